@@ -1,0 +1,1 @@
+"""Foundation shared by every stage: errors, registries, configs, safe file I/O, progress."""

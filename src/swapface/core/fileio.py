@@ -1,0 +1,56 @@
+"""Atomic writes: a crash or Ctrl-C leaves either the old file or the new one, never half."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temp path in the target's folder; rename it over the target on success.
+
+    The temp file keeps the target's suffix (or ``suffix``) so writers that pick the format
+    from the extension (OpenCV, PyAV) still work.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.stem}.", suffix=suffix or target.suffix + ".part"
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def is_writable_dir(path: Path) -> bool:
+    """True when files can be created in ``path`` (or in its nearest existing parent).
+
+    A folder with no write bit at all counts as read-only even for root, who could write
+    there anyway: such a folder (a shared dataset) was made read-only on purpose.
+    """
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return (
+        probe.is_dir()
+        and os.access(probe, os.W_OK | os.X_OK)
+        and bool(probe.stat().st_mode & 0o222)
+    )

@@ -1,0 +1,144 @@
+"""Image reading/writing that survives real-world files.
+
+Reading normalises every image to 8-bit, 3-channel BGR: grayscale is expanded, alpha is
+dropped, 16-bit and float images are rescaled, EXIF orientation is applied. Paths with
+spaces or unicode work because bytes go through NumPy, not OpenCV's path handling.
+Writing embeds JSON metadata (PNG ``iTXt`` chunk, JPEG comment segment) and is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from swapface.core.fileio import atomic_write_bytes
+
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm"}
+)
+META_KEY = "swapface"
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageReadError(Exception):
+    """The file could not be decoded as an image."""
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any decoded image → contiguous uint8 BGR."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype.kind == "f":
+        image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    elif image.shape[2] == 1:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to uint8 BGR; raises :class:`ImageReadError` with the reason."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: {exc.strerror or exc}") from exc
+    if data.size == 0:
+        raise ImageReadError(f"{path}: empty file")
+    # COLOR applies EXIF orientation; ANYDEPTH keeps 16-bit so we can rescale it ourselves.
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
+    return to_bgr8(image)
+
+
+# ---------------------------------------------------------------- metadata embedding
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_with_meta(png: bytes, meta: dict[str, Any]) -> bytes:
+    text = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    # iTXt: keyword, NUL, compression flag, method, language NUL, translated keyword NUL, text
+    payload = META_KEY.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text
+    iend = png.rfind(b"IEND") - 4
+    return png[:iend] + _png_chunk(b"iTXt", payload) + png[iend:]
+
+
+def _jpg_with_meta(jpg: bytes, meta: dict[str, Any]) -> bytes:
+    text = (META_KEY + ":" + json.dumps(meta, separators=(",", ":"))).encode("utf-8")
+    if len(text) > 65533:
+        raise ValueError("metadata too large for a JPEG comment segment")
+    return jpg[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + jpg[2:]
+
+
+def encode_image(image: np.ndarray, ext: str, meta: dict[str, Any] | None = None,
+                 jpg_quality: int = 95) -> bytes:
+    """Encode to PNG/JPEG bytes, with ``meta`` embedded as JSON when given."""
+    ext = ext.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpg_quality] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, image, params)
+    if not ok:
+        raise ValueError(f"cannot encode image as {ext}")
+    data = buf.tobytes()
+    if meta is None:
+        return data
+    if ext == ".png":
+        return _png_with_meta(data, meta)
+    if ext in (".jpg", ".jpeg"):
+        return _jpg_with_meta(data, meta)
+    raise ValueError(f"metadata embedding supports .png and .jpg, not {ext}")
+
+
+def write_image(path: str | Path, image: np.ndarray, meta: dict[str, Any] | None = None) -> None:
+    """Atomically write an image (format from the suffix), embedding ``meta`` if given."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_image(image, path.suffix, meta))
+
+
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """The JSON metadata swapface embedded in a PNG/JPEG, or None. Never decodes pixels."""
+    data = Path(path).read_bytes()
+    if data.startswith(_PNG_SIG):
+        pos = len(_PNG_SIG)
+        while pos + 8 <= len(data):
+            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+            body = data[pos + 8 : pos + 8 + length]
+            if kind == b"iTXt" and body.startswith(META_KEY.encode() + b"\x00"):
+                keyword_end = len(META_KEY) + 1
+                rest = body[keyword_end + 2 :]  # skip compression flag + method
+                rest = rest[rest.index(b"\x00") + 1 :]  # language tag
+                rest = rest[rest.index(b"\x00") + 1 :]  # translated keyword
+                return json.loads(rest.decode("utf-8"))
+            if kind == b"IEND":
+                break
+            pos += 12 + length
+        return None
+    if data.startswith(b"\xff\xd8"):
+        marker = b"\xff\xfe"
+        idx = data.find(marker, 2)
+        while idx != -1:
+            (length,) = struct.unpack(">H", data[idx + 2 : idx + 4])
+            body = data[idx + 4 : idx + 2 + length]
+            prefix = (META_KEY + ":").encode()
+            if body.startswith(prefix):
+                return json.loads(body[len(prefix) :].decode("utf-8"))
+            idx = data.find(marker, idx + 2 + length)
+    return None

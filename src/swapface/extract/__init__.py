@@ -1,0 +1,1 @@
+"""Face extraction: detect, landmark, align, mask, embed; write faces and the alignments store."""

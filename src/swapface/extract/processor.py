@@ -1,0 +1,139 @@
+"""Per-frame work of an extract, run in-process or in worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+
+from swapface.align.records import FrameRecord
+from swapface.core.images import write_image
+from swapface.extract.aligners import ALIGNERS
+from swapface.extract.config import ExtractConfig
+from swapface.extract.detectors import DETECTORS
+from swapface.extract.faces import (
+    build_face,
+    draw_aligned_debug,
+    draw_debug,
+    face_metadata,
+    write_face_files,
+)
+from swapface.extract.finder import FaceFinder
+from swapface.extract.identity import IdentityEncoder, IdentityFilter
+from swapface.media.source import Frame
+
+
+@dataclass
+class ProcessorSetup:
+    """Everything a worker needs; plain data so it crosses process boundaries."""
+
+    cfg: ExtractConfig
+    export_dir: Path
+    source: str
+    alignments: str
+    track: bool
+    device: str
+    identity_filter: IdentityFilter | None = None
+
+
+@dataclass
+class FrameResult:
+    record: FrameRecord
+    filtered: int = 0
+    blurry: int = 0
+    rotated: int = 0
+
+
+@dataclass
+class FrameProcessor:
+    setup: ProcessorSetup
+    finder: FaceFinder = field(init=False)
+    encoder: IdentityEncoder | None = field(init=False, default=None)
+    _last_index: int = field(init=False, default=-10)
+
+    def __post_init__(self) -> None:
+        cfg = self.setup.cfg
+        detector = DETECTORS.create(cfg.detector, upsample=cfg.upsample,
+                                    threshold=cfg.min_confidence, device=self.setup.device)
+        aligner = ALIGNERS.create(cfg.aligner, device=self.setup.device)
+        self.finder = FaceFinder(
+            detector, aligner,
+            max_detection_size=cfg.max_detection_size, min_size=cfg.min_size,
+            track=self.setup.track, redetect_every=cfg.redetect_every, rotate=cfg.rotate,
+        )
+        flt = self.setup.identity_filter
+        if cfg.identity or (flt is not None and flt.active):
+            self.encoder = IdentityEncoder()
+
+    def process(self, frames: list[Frame]) -> list[FrameResult]:
+        # A chunk may follow any other chunk; tracking restarts at each chunk's first frame.
+        self.finder.reset()
+        return [self.process_frame(f) for f in frames]
+
+    def process_frame(self, frame: Frame) -> FrameResult:
+        cfg, setup = self.setup.cfg, self.setup
+        if frame.index != self._last_index + cfg.every_n:
+            self.finder.reset()
+        self._last_index = frame.index
+        image = frame.image
+        h, w = image.shape[:2]
+        result = FrameResult(FrameRecord(frame.index, frame.name, frame.timestamp, w, h))
+        found = self.finder.find(image)
+        stem = Path(frame.name).stem
+        ext = ".jpg" if cfg.jpg else ".png"
+        debug_dir = setup.export_dir / "debug"
+        kept = []
+        for i, face in enumerate(found):
+            out = build_face(image, face, i, cfg.size, cfg.coverage, cfg.detector)
+            rec = out.record
+            if self.encoder is not None:
+                rec.identity = self.encoder.encode(image, face.landmarks)
+                flt = setup.identity_filter
+                if flt is not None and flt.active and not flt.accepts(rec.identity):
+                    result.filtered += 1
+                    continue
+            name = f"{stem}_{i}{ext}"
+            if cfg.blur_threshold > 0 and (rec.blur or 0.0) < cfg.blur_threshold:
+                name = f"blurry/{name}"
+                result.blurry += 1
+            rec.file = name
+            result.rotated += face.rotation != 0
+            meta = face_metadata(rec, setup.source, frame.name, frame.index, setup.alignments)
+            mask = out.mask if cfg.mask_type == "extended" else rec.masks[cfg.mask_type].for_face(
+                rec.matrix, cfg.size)
+            write_face_files(out, setup.export_dir, name, meta, cfg.mask_type, mask)
+            if cfg.debug:
+                write_image(debug_dir / f"face_aligned_{stem}_{i}.png", draw_aligned_debug(out.face, rec))
+                write_image(debug_dir / f"face_mask_{stem}_{i}.png", mask)
+            result.record.faces.append(rec)
+            kept.append(face)
+        if cfg.debug:
+            boxes, points = draw_debug(image, kept)
+            write_image(debug_dir / f"face_bbox_{stem}.jpg", boxes)
+            write_image(debug_dir / f"face_landmarks_{stem}.jpg", points)
+        return result
+
+
+# ------------------------------------------------------------------ worker process side
+_PROCESSOR: FrameProcessor | None = None
+
+
+def init_worker(setup: ProcessorSetup, single_thread: bool) -> None:
+    """Pool initializer: load models once per worker; Ctrl-C is handled by the parent."""
+    global _PROCESSOR
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if single_thread:  # one worker per core: library thread pools would only fight
+        cv2.setNumThreads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
+    _PROCESSOR = FrameProcessor(setup)
+    if single_thread and "torch" in sys.modules:  # only neural plugins load torch
+        sys.modules["torch"].set_num_threads(1)
+
+
+def process_chunk(frames: list[Frame]) -> list[FrameResult]:
+    assert _PROCESSOR is not None, "init_worker was not called"
+    return _PROCESSOR.process(frames)

@@ -1,0 +1,21 @@
+"""Running an extract into a temp folder and reading back what it wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from swapface.align.records import FrameRecord
+from swapface.align.store import AlignmentsStore
+from swapface.extract.config import ExtractConfig
+from swapface.extract.run import ExtractSummary, run_extract
+
+
+def extract(input: Path, out: Path, **options: Any) -> tuple[ExtractSummary, list[FrameRecord]]:
+    options.setdefault("workers", 1)
+    cfg = ExtractConfig(input=input, export_path=str(out / "faces"),
+                        alignments=out / "alignments.db", **options)
+    summary = run_extract(cfg, show_progress=False)
+    with AlignmentsStore(out / "alignments.db", readonly=True) as store:
+        frames = list(store.frames(with_masks=True))
+    return summary, frames
