@@ -20,7 +20,6 @@ from pathlib import Path
 import cv2
 
 from swapface.align.transform import alignment_matrix, warp_face
-from swapface.extract.aligners import ALIGNERS
 from swapface.extract.config import ExtractConfig
 from swapface.extract.detectors import DETECTORS
 from swapface.extract.run import run_extract
@@ -109,10 +108,10 @@ def main() -> int:
             runs.append(("mtcnn, detect every frame", args.clip,
                          {"workers": w, "detector": "mtcnn", "track": False}))
         if DETECTORS.is_available("mediapipe"):
-            runs.append(("mediapipe + tracking", args.clip, {"workers": w, "detector": "mediapipe"}))
-            if ALIGNERS.is_available("mediapipe"):
-                runs.append(("mediapipe det + mesh aligner", args.clip,
-                             {"workers": w, "detector": "mediapipe", "aligner": "mediapipe"}))
+            runs.append(("mediapipe + mesh + tracking", args.clip,
+                         {"workers": w, "detector": "mediapipe"}))
+            runs.append(("mediapipe + dlib68 + tracking", args.clip,
+                         {"workers": w, "detector": "mediapipe", "aligner": "dlib68"}))
         runs.append((f"cnn (mmod) + tracking, first {args.slow_frames} frames", short,
                      {"workers": w, "detector": "cnn"}))
         for i, (name, clip, opts) in enumerate(runs):

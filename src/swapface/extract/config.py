@@ -17,7 +17,9 @@ DEFAULT_EXPORT = "$path/face_images"
 class ExtractConfig:
     input: Path = option(help="video file or folder of images", positional=True)
     detector: str = option("hog", help="face detector plugin (hog, cnn, mtcnn, mediapipe)")
-    aligner: str = option("dlib68", help="68-point landmark plugin (dlib68, mediapipe)")
+    aligner: str = option(
+        "auto", help="68-point landmark plugin: dlib68, mediapipe, or auto (mesh with mediapipe)"
+    )
     upsample: int = option(
         1, help="detector upsampling: each step halves the smallest face found (~80 px at 0)"
     )
@@ -59,7 +61,7 @@ class ExtractConfig:
     workers: int = option(0, help="worker processes (0 = one per CPU core)")
     cpu: bool = option(False, help="run neural detectors on the CPU even when CUDA is present")
     track: bool | None = option(
-        None, help="track faces between full detections (default: on for video, off for images)"
+        None, help="track faces between full detections (default: on for video on the CPU)"
     )
     redetect_every: int = option(8, help="with tracking: full-frame detection every N frames")
 
@@ -77,3 +79,9 @@ class ExtractConfig:
         if self.upsample < 0 or self.upsample > 4:
             raise ConfigError("--upsample must be between 0 and 4")
         self.rotate = [a % 360 for a in self.rotate if a % 360]
+
+    @property
+    def aligner_name(self) -> str:
+        if self.aligner != "auto":
+            return self.aligner
+        return "mediapipe" if self.detector == "mediapipe" else "dlib68"

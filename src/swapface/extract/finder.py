@@ -87,14 +87,7 @@ class FaceFinder:
 
     # -------------------------------------------------------------- detection
     def _detect_full(self, image: np.ndarray) -> list[Detection]:
-        self.full_detections += 1
-        h, w = image.shape[:2]
-        scale = 1.0
-        if self.max_detection_size and max(h, w) > self.max_detection_size:
-            scale = self.max_detection_size / max(h, w)
-            image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        dets = self.detector.detect([image])[0]
-        return [d.mapped(scale) for d in dets] if scale != 1.0 else dets
+        return self.detect_many([image])[0]
 
     def _detect_roi(self, image: np.ndarray, box: tuple[float, float, float, float]) -> Detection | None:
         h, w = image.shape[:2]
@@ -115,6 +108,27 @@ class FaceFinder:
             if dist < 0.5 * bw and 0.6 < d.width / bw < 1.6 and (best is None or d.score > best.score):
                 best = d
         return best
+
+    def detect_many(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """Full detection of several frames in one detector call (batched on the GPU).
+
+        Only meaningful without tracking, where frames do not depend on each other.
+        """
+        self.full_detections += len(images)
+        scales = []
+        batch = []
+        for image in images:
+            h, w = image.shape[:2]
+            scale = 1.0
+            if self.max_detection_size and max(h, w) > self.max_detection_size:
+                scale = self.max_detection_size / max(h, w)
+                image = cv2.resize(image, (round(w * scale), round(h * scale)),
+                                   interpolation=cv2.INTER_AREA)
+            scales.append(scale)
+            batch.append(image)
+        found = self.detector.detect(batch)
+        return [[d.mapped(s) for d in dets] if s != 1.0 else dets
+                for dets, s in zip(found, scales, strict=True)]
 
     def _detect(self, image: np.ndarray) -> list[Detection]:
         full = not (self.track and self._tracks) or self._since_full >= self.redetect_every
@@ -138,10 +152,14 @@ class FaceFinder:
         return det.width * det.height >= self.min_size * frame_area and det.width > 4
 
     # -------------------------------------------------------------- public
-    def find(self, image: np.ndarray) -> list[FoundFace]:
-        """Faces in a BGR frame, left to right, with 68 landmarks in frame pixels."""
+    def find(self, image: np.ndarray, detections: list[Detection] | None = None) -> list[FoundFace]:
+        """Faces in a BGR frame, left to right, with 68 landmarks in frame pixels.
+
+        ``detections`` from :meth:`detect_many` skip this frame's own detection step.
+        """
         area = float(image.shape[0] * image.shape[1])
-        dets = [d for d in self._detect(image) if self._keep(d, area)]
+        raw = self._detect(image) if detections is None else dedupe(detections)
+        dets = [d for d in raw if self._keep(d, area)]
         faces = []
         if dets:
             lms = self.aligner.landmarks(image, dets, self.detector.dlib_box_style)

@@ -14,7 +14,7 @@ from swapface.align.records import FrameRecord
 from swapface.core.images import write_image
 from swapface.extract.aligners import ALIGNERS
 from swapface.extract.config import ExtractConfig
-from swapface.extract.detectors import DETECTORS
+from swapface.extract.detectors import DETECTORS, Detection
 from swapface.extract.faces import (
     build_face,
     draw_aligned_debug,
@@ -59,7 +59,7 @@ class FrameProcessor:
         cfg = self.setup.cfg
         detector = DETECTORS.create(cfg.detector, upsample=cfg.upsample,
                                     threshold=cfg.min_confidence, device=self.setup.device)
-        aligner = ALIGNERS.create(cfg.aligner, device=self.setup.device)
+        aligner = ALIGNERS.create(cfg.aligner_name, device=self.setup.device)
         self.finder = FaceFinder(
             detector, aligner,
             max_detection_size=cfg.max_detection_size, min_size=cfg.min_size,
@@ -72,9 +72,17 @@ class FrameProcessor:
     def process(self, frames: list[Frame]) -> list[FrameResult]:
         # A chunk may follow any other chunk; tracking restarts at each chunk's first frame.
         self.finder.reset()
-        return [self.process_frame(f) for f in frames]
+        batch = getattr(self.finder.detector, "batch_size", 1)
+        if self.finder.track or batch <= 1:
+            return [self.process_frame(f) for f in frames]
+        results = []
+        for start in range(0, len(frames), batch):
+            group = frames[start:start + batch]
+            found = self.finder.detect_many([f.image for f in group])
+            results += [self.process_frame(f, d) for f, d in zip(group, found, strict=True)]
+        return results
 
-    def process_frame(self, frame: Frame) -> FrameResult:
+    def process_frame(self, frame: Frame, detections: list[Detection] | None = None) -> FrameResult:
         cfg, setup = self.setup.cfg, self.setup
         if frame.index != self._last_index + cfg.every_n:
             self.finder.reset()
@@ -82,7 +90,7 @@ class FrameProcessor:
         image = frame.image
         h, w = image.shape[:2]
         result = FrameResult(FrameRecord(frame.index, frame.name, frame.timestamp, w, h))
-        found = self.finder.find(image)
+        found = self.finder.find(image, detections)
         stem = Path(frame.name).stem
         ext = ".jpg" if cfg.jpg else ".png"
         debug_dir = setup.export_dir / "debug"
