@@ -81,3 +81,17 @@ def test_cli_extract_with_config_file(data_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 written" in err and "frames/s" in err
     assert read_image(tmp_path / "f" / "obama_0.png").shape == (96, 96, 3)
+
+
+@pytest.mark.parametrize("detector", ["mtcnn", "mediapipe"])
+def test_neural_detectors_in_the_pipeline(data_dir, tmp_path, detector):
+    from swapface.extract.detectors import DETECTORS
+
+    if not DETECTORS.is_available(detector):
+        pytest.skip(f"{detector} not installed")
+    # track=False sends whole chunks to the detector (the batched GPU path for mtcnn).
+    summary, frames = extract(data_dir / "video" / "woman_b.mp4", tmp_path, every_n=30,
+                              detector=detector, track=False)
+    assert len(frames) == 12
+    assert all(len(f.faces) == 1 for f in frames)
+    assert summary.faces_written == 12

@@ -59,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             continue
         flags = meta.get("flags") or ["--" + f.name.replace("_", "-")]
         kwargs["default"] = argparse.SUPPRESS
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            kwargs["required"] = True
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:

@@ -48,6 +48,8 @@ class Detector(Protocol):
     name: str
     #: boxes are shaped like dlib's HOG boxes, so the dlib 68-point predictor fits them
     dlib_box_style: bool
+    # Optional ``batch_size: int`` attribute: frames per detect() call worth batching (>1 for
+    # neural detectors); absent means one frame at a time.
 
     def detect(
         self, images: Sequence[np.ndarray], upsample: int | None = None

@@ -4,8 +4,8 @@ facenet-pytorch itself is never imported (its ``__init__`` needs torchvision); o
 ``data/{pnet,rnet,onet}.pt`` state dicts are read. Install them with
 ``pip install --no-deps facenet-pytorch==2.6.0``.
 
-Scores are O-Net face probabilities (0..1); ``points5`` are MTCNN's keypoints in the order
-left eye, right eye, nose, left mouth corner, right mouth corner (subject's left = image left).
+Scores are O-Net face probabilities (0..1); ``points5`` are MTCNN's keypoints: eye, eye, nose,
+mouth corner, mouth corner, each pair ordered image-left first (subject's right for a frontal face).
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ def _weight_path(net: str) -> Path | None:
 
 
 def _weights_present() -> bool:
-    paths = [_weight_path(n) for n in _NETS]
-    return all(p is not None and p.is_file() for p in paths)
+    return all((p := _weight_path(n)) is not None and p.is_file() for n in _NETS)
 
 
 @cache
@@ -88,8 +87,7 @@ def _net_classes() -> tuple[type, type, type]:
     class ONet(_Net):  # 48x48 crops; the extra head gives the 5 keypoints
         def __init__(self) -> None:
             super().__init__({**conv("1", 3, 32, 3), **pool("1", 3), **conv("2", 32, 64, 3),
-                              **pool("2", 3), **conv("3", 64, 64, 3),
-                              "pool3": nn.MaxPool2d(2, 2, ceil_mode=True),
+                              **pool("2", 3), **conv("3", 64, 64, 3), **pool("3", 2),
                               **conv("4", 64, 128, 2),
                               "dense5": nn.Linear(1152, 256), "prelu5": nn.PReLU(256)},
                              {"dense6_2": nn.Linear(256, 4), "dense6_3": nn.Linear(256, 10),
@@ -100,11 +98,8 @@ def _net_classes() -> tuple[type, type, type]:
 
 def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, thr: float,
          use_min: bool = False) -> torch.Tensor:
-    """Greedy NMS run independently per group (image); kept indices, best score first.
-
-    ``use_min`` divides the overlap by the smaller area (MTCNN's last stage), which also
-    removes a small box nested inside a bigger one.
-    """
+    """Greedy NMS per group (image); kept indices, best first. ``use_min``: overlap over the
+    smaller area (MTCNN's last stage), which also drops small boxes nested in big ones."""
     import torch
 
     if len(boxes) == 0:
@@ -149,6 +144,7 @@ class MtcnnDetector:
 
     name = "mtcnn"
     dlib_box_style = False
+    batch_size = 16  # frames per detect() call when the extract is not tracking (GPU)
 
     def __init__(self, upsample: int = 1, threshold: float | None = None,
                  device: str | None = None, **_: object) -> None:
@@ -160,12 +156,11 @@ class MtcnnDetector:
         self.upsample = upsample
         self.threshold = threshold
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        nets: list[Any] = []
-        for net_cls, name in zip(_net_classes(), _NETS, strict=True):
-            net = net_cls()
-            net.load_state_dict(torch.load(str(_weight_path(name)), map_location="cpu",
-                                           weights_only=True))
-            nets.append(net.to(self.device).eval())
+        nets: list[Any] = [cls() for cls in _net_classes()]
+        for net, name in zip(nets, _NETS, strict=True):
+            path = str(_weight_path(name))
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            net.to(self.device).eval()
         self.pnet, self.rnet, self.onet = nets
 
     def detect(self, images: Sequence[np.ndarray], upsample: int | None = None
@@ -185,13 +180,13 @@ class MtcnnDetector:
                 by_shape.setdefault(tuple(t.shape), []).append(i)
             found = [self._stage1(torch.stack([imgs[i] for i in idx]), idx, min_face)
                      for idx in by_shape.values()]
-            boxes = torch.cat([f[0] for f in found])
-            owner = torch.cat([f[1] for f in found])
-            boxes, owner, scores, points = self._refine(imgs, boxes, owner)
-            for box, score, pts, i in zip(boxes.tolist(), scores.tolist(),
-                                          points.cpu().numpy(), owner.tolist(), strict=True):
+            boxes, owner, scores, points = self._refine(
+                imgs, torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found]))
+            for (x1, y1, x2, y2), score, pts, i in zip(
+                    boxes.tolist(), scores.tolist(), points.cpu().numpy(), owner.tolist(),
+                    strict=True):
                 if self.threshold is None or score >= self.threshold:
-                    out[i].append(Detection(tuple(box), score, pts))
+                    out[i].append(Detection((x1, y1, x2, y2), score, pts))
         return out
 
     def _stage1(self, batch: torch.Tensor, idx: list[int], min_face: float
@@ -220,9 +215,8 @@ class MtcnnDetector:
             return batch.new_zeros(0, 4), torch.zeros(0, dtype=torch.long, device=batch.device)
         c, img = torch.cat(cands), torch.cat(owners)
         keep = _nms(c[:, :4], c[:, 4], img, 0.7)  # merge the pyramid levels
-        c, img = c[keep], img[keep]
         ids = torch.as_tensor(idx, device=batch.device)
-        return _square(torch.cat([_regress(c, c[:, 5:9]), c[:, 4:5]], 1)), ids[img]
+        return _square(_regress(c[keep], c[keep, 5:9])), ids[img[keep]]
 
     def _refine(self, imgs: list[torch.Tensor], boxes: torch.Tensor, owner: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
