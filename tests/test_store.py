@@ -403,9 +403,7 @@ def test_missing_json_is_refused(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ CLI
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch):
-    # Only this command: other commands' modules are not needed (nor maybe present yet).
-    monkeypatch.setattr(cli_main, "COMMANDS", ("alignments",))
+def cli():
     return cli_main.main
 
 

@@ -14,24 +14,35 @@ import sys
 from swapface import __version__
 from swapface.core.errors import SwapfaceError
 
-# Modules are imported lazily by name so `swapface video info` never loads dlib or torch.
-COMMANDS = ("video", "extract", "alignments")
+# One-line help per command. Only the command being run is imported, so `swapface video
+# info` never pays for torch or dlib.
+COMMANDS = {
+    "video": "export frames, assemble frames into a video, show video info",
+    "extract": "detect, align and mask faces; write face images and an alignments store",
+    "alignments": "inspect and convert alignments stores",
+    "train": "train a face-swap model on two face folders",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swapface", description="Face swapping in video: extract, curate, train, convert."
     )
     parser.add_argument("--version", action="version", version=f"swapface {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"swapface.cli.{name}").register(sub)
+    words = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("-")]
+    chosen = words[0] if words and words[0] in COMMANDS else None
+    for name, help_text in COMMANDS.items():
+        if chosen in (None, name):
+            importlib.import_module(f"swapface.cli.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,

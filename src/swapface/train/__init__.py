@@ -1,0 +1,1 @@
+"""Training: shared encoder, one decoder per identity, augmentation, losses, checkpoints."""

@@ -1,0 +1,70 @@
+"""Options of ``swapface train`` (the loss and augmentation options live beside their code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from swapface.core.config import option
+from swapface.core.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    faces_a: Path = option(help="face folder of identity A (written by extract)", flags=["-A", "--faces-a"])
+    faces_b: Path = option(help="face folder of identity B", flags=["-B", "--faces-b"])
+    model_dir: Path = option(help="model folder (created, or resumed)", flags=["-m", "--model-dir"])
+    model: str | None = option(
+        None, help="architecture: original, lightweight, resnet, gan (default: the model folder's, "
+        "else original)"
+    )
+    model_option: list[str] = option(
+        [], help="architecture options as key=value (e.g. size=128 learn_mask=true)"
+    )
+    batch_size: int = option(16, help="faces per side per iteration")
+    iterations: int = option(100_000, help="stop after this many iterations (total, across resumes)")
+    minutes: float = option(0.0, help="stop after this many minutes of this run (0 = no limit)")
+    lr: float | None = option(None, help="Adam learning rate (default: the model's, 5e-5 for original)")
+    coverage: float = option(
+        0.625, help="fraction of the stored face the model sees (seed: 160 of 256 px)"
+    )
+    save_interval: int = option(250, help="save a checkpoint every N iterations")
+    keep_checkpoints: int = option(3, help="rolling checkpoints kept")
+    snapshot_interval: int = option(0, help="keep a permanent snapshot every N iterations (0 = off)")
+    preview_interval: int = option(0, help="write preview.png every N iterations (0 = at saves)")
+    timelapse: bool = option(False, help="also keep every preview in timelapse/")
+    seed: int = option(0, help="random seed (augmentation, sampling, initialisation)")
+    cpu: bool = option(False, help="train on the CPU even when CUDA is present")
+    precision: str = option(
+        "auto", help="fp32, bf16 (autocast), or auto (bf16 on CUDA and on CPUs with native bf16)",
+        choices=["auto", "fp32", "bf16"],
+    )
+    compile: bool | None = option(None, help="torch.compile the model (default: on CUDA)")
+    channels_last: bool | None = option(None, help="channels_last memory format (default: on CUDA)")
+    tensorboard: bool = option(True, help="also log to TensorBoard when it is installed")
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError("--batch-size must be at least 1")
+        if self.iterations < 1:
+            raise ConfigError("--iterations must be at least 1")
+        if self.save_interval < 1:
+            raise ConfigError("--save-interval must be at least 1")
+        if not 0.3 <= self.coverage <= 1.0:
+            raise ConfigError("--coverage must be between 0.3 and 1.0")
+
+    def parsed_model_options(self) -> dict[str, object]:
+        """``key=value`` strings → JSON-typed values (numbers, booleans, strings)."""
+        import json
+
+        out: dict[str, object] = {}
+        for item in self.model_option:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--model-option expects key=value, got {item!r}")
+            try:
+                out[key.replace("-", "_")] = json.loads(value.lower() if value.lower() in (
+                    "true", "false") else value)
+            except ValueError:
+                out[key.replace("-", "_")] = value
+        return out

@@ -1,0 +1,22 @@
+"""Face-swap model plugins; importing this package registers every built-in one."""
+
+from swapface.train.models import lightweight, original, resnet  # noqa: F401
+from swapface.train.models.base import (
+    MODELS,
+    SIDES,
+    ModelConfig,
+    SwapModel,
+    build_model,
+    model_config_class,
+    model_options,
+)
+
+__all__ = [
+    "MODELS",
+    "SIDES",
+    "ModelConfig",
+    "SwapModel",
+    "build_model",
+    "model_config_class",
+    "model_options",
+]

@@ -1,0 +1,164 @@
+"""The face-swap model interface: one shared encoder, one decoder per identity, and a registry.
+
+Training teaches the encoder a face representation common to both identities while decoder
+"a" learns to redraw faces of A and decoder "b" faces of B; converting encodes A and decodes
+with B. A model is rebuilt from its registered name plus :func:`model_options`, which the
+trainer freezes as JSON in the model directory, so options must stay JSON-able scalars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from swapface.core.config import option
+from swapface.core.errors import ConfigError
+from swapface.core.registry import Registry
+
+SIDES = ("a", "b")
+
+
+@dataclass
+class ModelConfig:
+    """Options shared by every model; subclasses add their architecture options."""
+
+    learn_mask: bool = option(False, help="also predict a face mask next to the RGB output")
+
+    def validate(self) -> None:
+        """Cross-field checks beyond type and ``choices``; raise ConfigError."""
+
+
+class Decoder(nn.Module):
+    """An upscaling body, then an RGB head and an optional mask head side by side."""
+
+    def __init__(self, body: nn.Module, channels: int, kernel: int, learn_mask: bool) -> None:
+        super().__init__()
+        self.body = body
+        self.rgb = nn.Conv2d(channels, 3, kernel, padding=kernel // 2)
+        # The mask head reads the same features as the RGB head, so it costs one conv only.
+        self.mask = nn.Conv2d(channels, 1, kernel, padding=kernel // 2) if learn_mask else None
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor | None]:
+        h = self.body(z)
+        mask = torch.sigmoid(self.mask(h)) if self.mask is not None else None
+        return torch.sigmoid(self.rgb(h)), mask
+
+
+class SwapModel(nn.Module, ABC):
+    """Shared encoder + decoders "a"/"b". Inputs and outputs are RGB in [0, 1], NCHW."""
+
+    name: ClassVar[str] = ""  # set by :func:`register_model`
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig, input_size: int, output_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.input_size = input_size
+        self.output_size = output_size
+        self.learn_mask = config.learn_mask
+        self.encoder: nn.Module = self.build_encoder()
+        # Two independent builds: the decoders must never share parameters.
+        self.decoders = nn.ModuleDict({side: self.build_decoder() for side in SIDES})
+        glorot_init(self)
+
+    @abstractmethod
+    def build_encoder(self) -> nn.Module: ...
+
+    @abstractmethod
+    def build_decoder(self) -> Decoder: ...
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: Tensor, side: str) -> tuple[Tensor, Tensor | None]:
+        if side not in self.decoders:
+            raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+        return self.decoders[side](z)
+
+    def forward(self, x: Tensor, side: str) -> tuple[Tensor, Tensor | None]:
+        """(RGB [B,3,out,out], mask [B,1,out,out] or None), both in [0, 1]."""
+        return self.decode(self.encode(x), side)
+
+
+def conv_down(cin: int, cout: int, slope: float = 0.1) -> nn.Sequential:
+    """5×5 stride-2 conv. Keras 'same' pads 1/2 here; symmetric 2 gives the same shapes."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 5, stride=2, padding=2), nn.LeakyReLU(slope))
+
+
+def upscale(cin: int, cout: int, slope: float = 0.1) -> nn.Sequential:
+    """The seed's upscale: 3×3 conv to 4·cout channels, LeakyReLU, PixelShuffle(2)."""
+    return nn.Sequential(nn.Conv2d(cin, cout * 4, 3, padding=1), nn.LeakyReLU(slope), nn.PixelShuffle(2))
+
+
+def glorot_init(module: nn.Module) -> None:
+    """Keras defaults (glorot_uniform, zero bias): the seed's training dynamics assume them."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+MODELS: Registry[SwapModel] = Registry("model")
+_MODEL_CLASSES: dict[str, type[SwapModel]] = {}  # the registry keeps factories private
+M = TypeVar("M", bound=type[SwapModel])
+
+
+def register_model(name: str) -> Callable[[M], M]:
+    """Class decorator: register a SwapModel subclass (built from its ``config_class``)."""
+
+    def wrap(cls: M) -> M:
+        cls.name = name
+        MODELS.register(name)(cls)
+        _MODEL_CLASSES[name] = cls
+        return cls
+
+    return wrap
+
+
+def model_config_class(name: str) -> type[ModelConfig]:
+    """The options dataclass of a registered model (for CLI help and config files)."""
+    if name not in _MODEL_CLASSES:
+        raise ConfigError(f"unknown model {name!r}; choose from {', '.join(MODELS.names())}")
+    return _MODEL_CLASSES[name].config_class
+
+
+def _check_value(model: str, f: dataclasses.Field[Any], tp: Any, value: Any) -> None:
+    # bool is an int subclass, so reject True for an int option; ints are fine for floats.
+    allowed = (int, float) if tp is float else (tp,)
+    ok = isinstance(value, allowed) and (tp is bool) == isinstance(value, bool)
+    if not ok:
+        kind = getattr(tp, "__name__", tp)
+        raise ConfigError(f"model {model!r}: option {f.name} must be {kind}, got {value!r}")
+    choices = f.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"model {model!r}: option {f.name}={value!r} not in {list(choices)}")
+
+
+def build_model(name: str, options: dict[str, Any]) -> SwapModel:
+    """Validate ``options`` against the model's config and build it; bad input → ConfigError."""
+    cfg_cls = model_config_class(name)
+    fields = {f.name: f for f in dataclasses.fields(cfg_cls)}
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for model {name!r}: {', '.join(unknown)}; valid: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cfg_cls)
+    for key, value in options.items():
+        _check_value(name, fields[key], hints[key], value)
+    cfg = cfg_cls(**options)
+    cfg.validate()
+    return MODELS.create(name, config=cfg)
+
+
+def model_options(model: SwapModel) -> dict[str, Any]:
+    """All options of ``model`` (defaults included), JSON-ready, for ``build_model``."""
+    return dataclasses.asdict(model.config)

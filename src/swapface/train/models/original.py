@@ -1,0 +1,56 @@
+"""``original``: the 2017 deepfakes Keras autoencoder, ported layer for layer at 64 px.
+
+Shapes match the seed exactly. Keras' Dense read the NHWC-flattened tensor whereas we flatten
+NCHW; that only permutes weights, and we never load Keras weights, so it does not matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from swapface.train.models.base import Decoder, ModelConfig, SwapModel, conv_down, register_model, upscale
+
+SIZE = 64  # the seed trained on 64×64 crops
+ENCODER_DIM = 1024  # width of the dense bottleneck
+ENCODER_FILTERS = (128, 256, 512, 1024)  # 64 → 32 → 16 → 8 → 4
+DECODER_FILTERS = (256, 128, 64)  # after the encoder's own upscale to 512: 8 → 16 → 32 → 64
+
+
+@dataclass
+class OriginalConfig(ModelConfig):
+    """The seed architecture is fixed; only the optional mask head can be switched on."""
+
+
+@register_model("original")
+class OriginalModel(SwapModel):
+    config_class = OriginalConfig
+
+    def __init__(self, config: OriginalConfig) -> None:
+        super().__init__(config, input_size=SIZE, output_size=SIZE)
+
+    def build_encoder(self) -> nn.Module:
+        layers: list[nn.Module] = []
+        cin = 3
+        for cout in ENCODER_FILTERS:
+            layers.append(conv_down(cin, cout))
+            cin = cout
+        side = SIZE // 2 ** len(ENCODER_FILTERS)
+        return nn.Sequential(
+            *layers,
+            nn.Flatten(),
+            # The seed's two Dense layers have no activation between them (a linear bottleneck).
+            nn.Linear(cin * side * side, ENCODER_DIM),
+            nn.Linear(ENCODER_DIM, 4 * 4 * 1024),
+            nn.Unflatten(1, (1024, 4, 4)),
+            upscale(1024, 512),  # part of the shared encoder in the seed
+        )
+
+    def build_decoder(self) -> Decoder:
+        layers: list[nn.Module] = []
+        cin = 512
+        for cout in DECODER_FILTERS:
+            layers.append(upscale(cin, cout))
+            cin = cout
+        return Decoder(nn.Sequential(*layers), cin, 5, self.learn_mask)

@@ -1,0 +1,37 @@
+"""The training preview: rows of A, A→A, A→B, B, B→B, B→A (the seeds' show_sample)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+COLUMNS = ("A", "A→A", "A→B", "B", "B→B", "B→A")
+
+
+def _to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """[N,RGB,H,W] in [0,1] → [N,H,W,BGR] uint8 (OpenCV's order, for writing)."""
+    rgb = (batch.detach().float().clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
+    return rgb[..., ::-1]
+
+
+@torch.inference_mode()
+def preview_grid(model: torch.nn.Module, faces_a: torch.Tensor, faces_b: torch.Tensor,
+                 autocast: object) -> np.ndarray:
+    """One row per sample pair, six tiles per row, 2 px gutters; BGR uint8."""
+    was_training = model.training
+    model.eval()
+    with autocast:  # type: ignore[attr-defined]
+        aa, _ = model(faces_a, "a")
+        ab, _ = model(faces_a, "b")
+        bb, _ = model(faces_b, "b")
+        ba, _ = model(faces_b, "a")
+    model.train(was_training)
+    columns = [_to_uint8(t) for t in (faces_a, aa, ab, faces_b, bb, ba)]
+    n, h, w, _ = columns[0].shape
+    gap = 2
+    grid = np.full((n * (h + gap) - gap, 6 * (w + gap) - gap, 3), 255, np.uint8)
+    for r in range(n):
+        for c, col in enumerate(columns):
+            y, x = r * (h + gap), c * (w + gap)
+            grid[y:y + h, x:x + w] = col[r]
+    return grid

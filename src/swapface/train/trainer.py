@@ -1,0 +1,328 @@
+"""The training loop: shared encoder, one decoder per side, safe stops and resumes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from swapface import __version__
+from swapface.core.errors import SwapfaceError
+from swapface.core.fileio import atomic_write_bytes
+from swapface.core.images import encode_image, write_image
+from swapface.core.progress import progress
+from swapface.train.augment import AugmentConfig, Augmenter
+from swapface.train.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
+from swapface.train.config import TrainConfig
+from swapface.train.data import BatchPrefetcher, FaceSet
+from swapface.train.losses import FaceLoss, LossConfig
+from swapface.train.models import SwapModel, build_model, model_options
+from swapface.train.preview import preview_grid
+from swapface.train.runtime import Runtime, setup_runtime, shutdown_runtime
+
+log = logging.getLogger(__name__)
+PREVIEW_SAMPLES = 6
+
+
+class TrainingDiverged(SwapfaceError):
+    """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+class _BothSides(nn.Module):
+    """One forward for both identities, so DDP sees every parameter used once per step."""
+
+    def __init__(self, model: SwapModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[Any, Any]:
+        return self.model(xa, "a"), self.model(xb, "b")
+
+
+@dataclass
+class TrainSummary:
+    model_dir: str
+    start_iteration: int
+    iteration: int
+    seconds: float
+    examples_per_second: float
+    last_losses: dict[str, float] = field(default_factory=dict)
+    stopped_by: str = "iterations"
+
+    def lines(self) -> list[str]:
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in self.last_losses.items())
+        return [
+            f"iterations: {self.start_iteration} → {self.iteration} ({self.stopped_by})",
+            f"speed:      {self.examples_per_second:.1f} EG/s over {self.seconds:.0f} s",
+            f"losses:     {losses}",
+            f"model:      {self.model_dir}",
+        ]
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, loss_cfg: LossConfig | None = None,
+                 aug_cfg: AugmentConfig | None = None) -> None:
+        self.cfg = cfg
+        self.loss_cfg = loss_cfg or LossConfig()
+        self.aug_cfg = aug_cfg or AugmentConfig()
+        self.rt: Runtime = setup_runtime(cfg.cpu, cfg.precision)
+        self._stop_reason: str | None = None
+        self.model, self.iteration = self._build_model()
+        self.sets = (FaceSet(cfg.faces_a), FaceSet(cfg.faces_b))
+        if self.sets[0].size != self.sets[1].size:
+            log.warning("face sizes differ (A %d px, B %d px); B is resized to A",
+                        self.sets[0].size, self.sets[1].size)
+            self.sets = (self.sets[0], FaceSet(cfg.faces_b, self.sets[0].size))
+        self.augmenter = Augmenter(self.aug_cfg, self.sets[0].size, self.model.input_size,
+                                   cfg.coverage, self.rt.device)
+        self.loss = FaceLoss(self.loss_cfg).to(self.rt.device)
+
+    # ------------------------------------------------------------------ setup
+    def _build_model(self) -> tuple[SwapModel, int]:
+        cfg, rt = self.cfg, self.rt
+        frozen_path = cfg.model_dir / "model.json"
+        options = cfg.parsed_model_options()
+        name = cfg.model
+        if name is None:
+            import json
+
+            frozen = json.loads(frozen_path.read_text()) if frozen_path.is_file() else {}
+            name = frozen.get("model", "original")
+            options = options or frozen.get("options", {})
+        torch.manual_seed(cfg.seed)
+        model = build_model(name, options)
+        spec = {"model": name, "options": model_options(model),
+                "input_size": model.input_size, "output_size": model.output_size}
+        if rt.is_main:
+            freeze_architecture(cfg.model_dir, spec)
+        model.to(rt.device)
+        if self._channels_last():
+            model.to(memory_format=torch.channels_last)
+        lr = cfg.lr if cfg.lr is not None else getattr(model, "default_lr", 5e-5)
+        betas = getattr(model, "default_betas", (0.5, 0.999))
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+        checkpoint = load_checkpoint(cfg.model_dir, rt.device)
+        iteration = 0
+        if checkpoint is not None:
+            model.load_state_dict(checkpoint.model)
+            if checkpoint.optimizer is not None:
+                self.optimizer.load_state_dict(checkpoint.optimizer)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+            iteration = int(checkpoint.state["iteration"])
+            log.info("resumed %s at iteration %d", checkpoint.path, iteration)
+        return model, iteration
+
+    def _channels_last(self) -> bool:
+        cl = self.cfg.channels_last
+        return self.rt.device.type == "cuda" if cl is None else cl
+
+    def _wrapped(self) -> nn.Module:
+        net: nn.Module = _BothSides(self.model)
+        if self.rt.distributed:
+            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        use_compile = self.cfg.compile if self.cfg.compile is not None else self.rt.device.type == "cuda"
+        if use_compile:
+            net = torch.compile(net)  # type: ignore[assignment]
+        return net
+
+    # ------------------------------------------------------------------ one step
+    def _to_tensor(self, batch: np.ndarray) -> torch.Tensor:
+        """uint8 [N,H,W,BGR+masks] → float [N,RGB+masks,H,W] in [0,1] on the device."""
+        t = torch.from_numpy(batch).to(self.rt.device, non_blocking=True)
+        t = t.permute(0, 3, 1, 2).float().div_(255.0)
+        t = t[:, [2, 1, 0, *range(3, t.shape[1])]]  # models and colour jitter work in RGB
+        if self._channels_last():
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def step(self, net: nn.Module, batch_a: np.ndarray, batch_b: np.ndarray,
+             generator: torch.Generator) -> dict[str, float]:
+        sides = []
+        for raw in (batch_a, batch_b):
+            t = self._to_tensor(raw)
+            sides.append(self.augmenter.augment(t[:, :3], t[:, 3:], generator))
+        with self.rt.autocast():
+            (pa, ma), (pb, mb) = net(sides[0].inputs, sides[1].inputs)
+        total = torch.zeros((), device=self.rt.device)
+        parts: dict[str, float] = {}
+        for side, batch, pred, mask in (("a", sides[0], pa, ma), ("b", sides[1], pb, mb)):
+            tm = batch.target_masks
+            loss, side_parts = self.loss(
+                pred.float(), batch.targets,
+                face_mask=tm[:, 0:1], eye_mask=tm[:, 1:2], mouth_mask=tm[:, 2:3],
+                pred_mask=None if mask is None else mask.float(),
+            )
+            total = total + loss
+            parts[f"loss_{side}"] = float(loss.detach())
+            parts.update({f"{k}_{side}": v for k, v in side_parts.items()})
+        if not torch.isfinite(total):
+            raise TrainingDiverged(
+                f"loss became {float(total.detach())} at iteration {self.iteration + 1}; stopped without "
+                f"saving — the last good checkpoint in {self.cfg.model_dir} is kept. Lower --lr or "
+                "use --precision fp32."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return parts
+
+    # ------------------------------------------------------------------ outputs
+    def _preview_faces(self) -> tuple[torch.Tensor, torch.Tensor]:
+        out = []
+        for faces in self.sets:
+            n = min(PREVIEW_SAMPLES, len(faces))
+            picks = np.linspace(0, len(faces) - 1, n).round().astype(int)
+            data = [faces.load(int(i)) for i in picks]
+            stack = np.stack([d for d in data if d is not None])
+            t = self._to_tensor(stack)
+            out.append(self.augmenter.center(t[:, :3], None)[0])
+        return out[0], out[1]
+
+    def write_preview(self, preview_faces: tuple[torch.Tensor, torch.Tensor]) -> Path:
+        grid = preview_grid(self.model, *preview_faces, self.rt.autocast())
+        path = self.cfg.model_dir / "preview.png"
+        write_image(path, grid)
+        if self.cfg.timelapse:
+            atomic_write_bytes(self.cfg.model_dir / "timelapse" / f"{self.iteration:07d}.jpg",
+                               encode_image(grid, ".jpg"))
+        return path
+
+    def save(self, snapshot: bool = False) -> None:
+        state = {"iteration": self.iteration, "seed": self.cfg.seed, "swapface": __version__,
+                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        save_checkpoint(self.cfg.model_dir, self.model, self.optimizer, state,
+                        keep=self.cfg.keep_checkpoints, snapshot=snapshot)
+
+    # ------------------------------------------------------------------ loop
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stop_reason = signal.Signals(signum).name
+        log.warning("%s received: finishing this step and saving", self._stop_reason)
+
+    def run(self, show_progress: bool = True) -> TrainSummary:
+        cfg, rt = self.cfg, self.rt
+        start_iteration = self.iteration
+        handlers = {}
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        log_file = LossLog(cfg.model_dir / "loss_log.csv", start_iteration) if rt.is_main else None
+        prefetch = BatchPrefetcher(self.sets, cfg.batch_size,
+                                   seed=cfg.seed * 1_000_003 + start_iteration * 7919 + rt.rank)
+        generator = torch.Generator().manual_seed(cfg.seed * 31 + start_iteration + 1000 * rt.rank)
+        net = self._wrapped()
+        preview_faces = self._preview_faces() if rt.is_main else None
+        preview_every = cfg.preview_interval or cfg.save_interval
+        bar = progress(cfg.iterations, "train", unit="it", initial=start_iteration,
+                       disable=not (show_progress and rt.is_main))
+        parts: dict[str, float] = {}
+        began = time.perf_counter()
+        deadline = began + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+        stopped_by = "iterations"
+        try:
+            while self.iteration < cfg.iterations:
+                a, b = prefetch.next()
+                parts = self.step(net, a, b, generator)
+                self.iteration += 1
+                elapsed = time.perf_counter() - began
+                eg = cfg.batch_size * 2 * (self.iteration - start_iteration) * rt.world_size / elapsed
+                bar.update(1)
+                bar.set_postfix(A=f"{parts['loss_a']:.4f}", B=f"{parts['loss_b']:.4f}",
+                                EGs=f"{eg:.1f}", refresh=False)
+                if log_file is not None:
+                    log_file.append(self.iteration, elapsed, parts)
+                stop = self._agree_to_stop(time.perf_counter() > deadline)
+                if rt.is_main:
+                    if self.iteration % cfg.save_interval == 0 or stop:
+                        self.save()
+                        log_file and log_file.flush()
+                    if cfg.snapshot_interval and self.iteration % cfg.snapshot_interval == 0:
+                        self.save(snapshot=True)
+                    if preview_faces is not None and (self.iteration % preview_every == 0 or stop):
+                        self.write_preview(preview_faces)
+                if stop:
+                    stopped_by = self._stop_reason or "time budget"
+                    break
+            else:
+                if rt.is_main and self.iteration % cfg.save_interval:
+                    self.save()
+                if rt.is_main and preview_faces is not None:
+                    self.write_preview(preview_faces)
+        finally:
+            bar.close()
+            prefetch.close()
+            if log_file is not None:
+                log_file.close()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            shutdown_runtime(rt)
+        seconds = time.perf_counter() - began
+        done = self.iteration - start_iteration
+        return TrainSummary(str(cfg.model_dir), start_iteration, self.iteration, seconds,
+                            cfg.batch_size * 2 * done * rt.world_size / seconds if seconds else 0.0,
+                            {k: v for k, v in parts.items() if k.startswith("loss_")}, stopped_by)
+
+    def _agree_to_stop(self, timed_out: bool) -> bool:
+        """Every rank stops at the same step, or DDP would hang waiting for the others."""
+        if timed_out and self._stop_reason is None:
+            self._stop_reason = "time budget"
+        stop = self._stop_reason is not None
+        if self.rt.distributed:
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.rt.device)
+            torch.distributed.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+            if stop and self._stop_reason is None:
+                self._stop_reason = "another rank"
+        return stop
+
+
+class LossLog:
+    """loss_log.csv, trimmed on resume to the checkpoint's iteration (no duplicate rows)."""
+
+    def __init__(self, path: Path, start_iteration: int) -> None:
+        self.path = path
+        self._fields: list[str] | None = None
+        rows: list[dict[str, str]] = []
+        if path.is_file():
+            with open(path, newline="") as fh:
+                reader = csv.DictReader(fh)
+                self._fields = list(reader.fieldnames or []) or None
+                rows = [r for r in reader if int(r.get("iteration", 0) or 0) <= start_iteration]
+            buf = io.StringIO()
+            if self._fields:
+                writer = csv.DictWriter(buf, self._fields)
+                writer.writeheader()
+                writer.writerows(rows)
+            atomic_write_bytes(path, buf.getvalue().encode())
+        self._fh = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
+        self._writer: csv.DictWriter[str] | None = None
+        self._tb = None
+
+    def append(self, iteration: int, seconds: float, parts: dict[str, float]) -> None:
+        row = {"iteration": iteration, "seconds": round(seconds, 3),
+               **{k: round(v, 6) for k, v in parts.items()}}
+        if self._writer is None:
+            self._fields = self._fields or list(row)
+            self._writer = csv.DictWriter(self._fh, self._fields, extrasaction="ignore")
+            if self._fh.tell() == 0:
+                self._writer.writeheader()
+        self._writer.writerow(row)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()

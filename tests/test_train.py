@@ -1,0 +1,186 @@
+"""Training on real faces: every model trains, overfit checks, resume, stops, DDP, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from swapface.core.errors import ConfigError, InputError
+from swapface.core.images import read_image
+from swapface.train.augment import AugmentConfig, Augmenter
+from swapface.train.checkpoint import load_checkpoint
+from swapface.train.config import TrainConfig
+from swapface.train.data import FaceSet
+from swapface.train.models import MODELS, build_model
+from swapface.train.trainer import Trainer, TrainingDiverged
+from tests.extract_helpers import extract
+
+SMALL = {"original": [], "lightweight": [], "resnet": ["size=64", "base_filters=8", "encoder_dim=64"]}
+
+
+@pytest.fixture(scope="module")
+def faces(data_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """Small face folders extracted from the two training clips (128 px)."""
+    root = tmp_path_factory.mktemp("faces")
+    for side, clip, every in (("A", "woman_a.mp4", 40), ("B", "woman_b.mp4", 16)):
+        extract(data_dir / "video" / clip, root / side, every_n=every, size=128)
+    return root / "A" / "faces", root / "B" / "faces"
+
+
+def _cfg(faces, model_dir, **kw) -> TrainConfig:
+    kw.setdefault("batch_size", 4)
+    kw.setdefault("iterations", 2)
+    return TrainConfig(faces_a=faces[0], faces_b=faces[1], model_dir=model_dir, **kw)
+
+
+@pytest.mark.parametrize("model", sorted(SMALL))
+def test_every_model_trains_on_real_faces(faces, tmp_path, model):
+    assert set(SMALL) == set(MODELS.names()), "add new models to SMALL"
+    summary = Trainer(_cfg(faces, tmp_path, model=model, model_option=SMALL[model])).run(False)
+    assert summary.iteration == 2
+    assert all(np.isfinite(v) for v in summary.last_losses.values())
+    preview = read_image(tmp_path / "preview.png")
+    assert preview.shape[1] == 6 * 64 + 5 * 2  # six 64-px columns: A, A→A, A→B, B, B→B, B→A
+    assert load_checkpoint(tmp_path).state["iteration"] == 2
+    assert json.loads((tmp_path / "model.json").read_text())["model"] == model
+
+
+@pytest.mark.parametrize(("model", "lr", "steps"), [("lightweight", 5e-4, 150), ("original", 1e-4, 60)])
+def test_overfit_a_fixed_batch(faces, model, lr, steps):
+    fs = FaceSet(faces[0])
+    batch = torch.from_numpy(np.stack([fs.load(i) for i in range(4)])).permute(0, 3, 1, 2) / 255.0
+    target = Augmenter(AugmentConfig(), fs.size, 64, 0.625, "cpu").center(batch[:, [2, 1, 0]]).targets
+    torch.manual_seed(0)
+    net = build_model(model, {})
+    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
+    losses = []
+    for _ in range(steps):
+        out, _ = net(target, "a")
+        loss = (out - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if losses[-1] <= 0.5 * losses[0]:
+            break
+    assert losses[-1] <= 0.5 * losses[0], f"{model}: {losses[0]:.4f} → {losses[-1]:.4f}"
+
+
+def test_resume_continues_iterations_and_optimizer(faces, tmp_path):
+    cfg = _cfg(faces, tmp_path, model="lightweight", iterations=4, save_interval=2)
+    Trainer(cfg).run(False)
+    saved = load_checkpoint(tmp_path)
+    resumed = Trainer(_cfg(faces, tmp_path, iterations=6, save_interval=2))  # model from model.json
+    assert resumed.iteration == 4 and resumed.model.name == "lightweight"
+    state = resumed.optimizer.state_dict()["state"]
+    for pid, values in saved.optimizer["state"].items():
+        assert torch.equal(state[pid]["exp_avg"], values["exp_avg"])
+        assert float(state[pid]["step"]) == 4
+    assert resumed.run(False).iteration == 6
+    rows = (tmp_path / "loss_log.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 7))
+
+
+def test_model_dir_of_another_architecture_is_refused(faces, tmp_path):
+    Trainer(_cfg(faces, tmp_path, model="lightweight", iterations=1)).run(False)
+    with pytest.raises(ConfigError, match="other settings"):
+        Trainer(_cfg(faces, tmp_path, model="original"))
+    with pytest.raises(ConfigError):
+        Trainer(_cfg(faces, tmp_path / "x", model="lightweight", model_option=["bogus=1"]))
+
+
+def test_nan_guard_keeps_the_last_good_checkpoint(faces, tmp_path, monkeypatch):
+    trainer = Trainer(_cfg(faces, tmp_path, model="lightweight", iterations=2, save_interval=1))
+    trainer.run(False)
+    before = (tmp_path / "latest.json").read_text()
+    trainer = Trainer(_cfg(faces, tmp_path, iterations=5, save_interval=1))
+    real = trainer.loss.forward
+
+    def poisoned(*args, **kwargs):
+        total, parts = real(*args, **kwargs)
+        return total * float("nan"), parts
+
+    monkeypatch.setattr(trainer.loss, "forward", poisoned)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        trainer.run(False)
+    assert (tmp_path / "latest.json").read_text() == before
+
+
+def test_bad_face_folders(faces, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no face images"):
+        Trainer(TrainConfig(faces_a=tmp_path / "empty", faces_b=faces[1], model_dir=tmp_path / "m"))
+    with pytest.raises(InputError, match="not found"):
+        Trainer(TrainConfig(faces_a=tmp_path / "nope", faces_b=faces[1], model_dir=tmp_path / "m"))
+    # A corrupt file among good faces is skipped with a warning; training goes on.
+    mixed = tmp_path / "mixed"
+    shutil.copytree(faces[0], mixed)
+    (mixed / "zz_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    summary = Trainer(_cfg((mixed, faces[1]), tmp_path / "m2", model="lightweight", iterations=3)).run(False)
+    assert summary.iteration == 3
+
+
+def test_cli_ctrl_c_saves_and_resumes(faces, tmp_path):
+    args = [sys.executable, "-m", "swapface.cli.main", "train", "-A", str(faces[0]), "-B", str(faces[1]),
+            "-m", str(tmp_path), "--model", "lightweight", "--batch-size", "4", "--save-interval",
+            "1000", "--iterations", "100000"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "loss_log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.is_file() or len(log.read_text().splitlines()) < 6):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    stopped = load_checkpoint(tmp_path).state["iteration"]
+    assert stopped >= 5 and "SIGINT" in err
+    done = subprocess.run([*args[:-1], str(stopped + 2), "-q"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"iterations: {stopped} → {stopped + 2}" in done.stderr
+
+
+_DDP_WORKER = """
+import os, sys
+from pathlib import Path
+import torch
+from safetensors.torch import save_file
+from swapface.train.config import TrainConfig
+from swapface.train.trainer import Trainer
+a, b, model_dir, out = map(Path, sys.argv[1:5])
+cfg = TrainConfig(faces_a=a, faces_b=b, model_dir=model_dir, model="lightweight", batch_size=4,
+                  iterations=3, save_interval=3)
+trainer = Trainer(cfg)
+trainer.run(False)
+rank = os.environ["RANK"]
+save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()}, str(out / f"rank{rank}.st"))
+"""
+
+
+def test_ddp_two_gloo_processes_end_with_identical_weights(faces, tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_DDP_WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(script), str(faces[0]), str(faces[1]), str(tmp_path / "m"), str(tmp_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    w0, w1 = load_file(str(tmp_path / "rank0.st")), load_file(str(tmp_path / "rank1.st"))
+    assert w0.keys() == w1.keys()
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert load_checkpoint(tmp_path / "m").state["iteration"] == 3
+    # Training moved the weights away from their initialisation.
+    torch.manual_seed(0)
+    init = build_model("lightweight", {}).state_dict()
+    assert any(not torch.equal(init[k], w0[k]) for k in w0)
