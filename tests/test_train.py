@@ -25,7 +25,8 @@ from swapface.train.models import MODELS, build_model
 from swapface.train.trainer import Trainer, TrainingDiverged
 from tests.extract_helpers import extract
 
-SMALL = {"original": [], "lightweight": [], "resnet": ["size=64", "base_filters=8", "encoder_dim=64"]}
+SMALL = {"original": [], "lightweight": [], "resnet": ["size=64", "base_filters=8", "encoder_dim=64"],
+         "gan": ["size=64", "base_filters=8", "encoder_dim=32"]}
 
 
 @pytest.fixture(scope="module")

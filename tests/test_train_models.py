@@ -29,7 +29,9 @@ SMALL: dict[str, dict[str, object]] = {
     "original": {},
     "lightweight": {"input_size": 64, "encoder_dim": 64},
     "resnet": {"size": 64, "encoder_dim": 32, "base_filters": 8},
+    "gan": {"size": 64, "encoder_dim": 32, "base_filters": 8},
 }
+MASK_ONLY = {"gan"}  # models that always learn a mask
 
 
 @cache
@@ -54,6 +56,10 @@ def test_every_model_is_covered() -> None:
 @pytest.mark.parametrize("learn_mask", [False, True])
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_shapes_and_ranges(name: str, learn_mask: bool) -> None:
+    if name in MASK_ONLY and not learn_mask:
+        with pytest.raises(ConfigError):
+            small_model(name, learn_mask)
+        return
     model = small_model(name, learn_mask)
     assert model.learn_mask is learn_mask and model.name == name
     x = batch(model)
@@ -197,18 +203,19 @@ def test_bf16_autocast(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_decoders_are_separate_and_the_encoder_is_shared(name: str) -> None:
-    model = small_model(name, False)
+    model = small_model(name, name in MASK_ONLY)
     ids = {
         key: {id(p) for p in module.parameters()}
         for key, module in [("enc", model.encoder), *model.decoders.items()]
     }
     assert ids["a"] and ids["b"] and not ids["a"] & ids["b"]
     assert not ids["enc"] & (ids["a"] | ids["b"])
-    rgb, _ = model(batch(model, n=1), "a")
+    rgb, mask = model(batch(model, n=1), "a")
+    out = rgb.mean() + (0 if mask is None else mask.mean())
     # Training side A moves the shared encoder and decoder A, never decoder B.
-    assert all(g is not None for g in grads(rgb.mean(), model.encoder))
-    assert all(g is not None for g in grads(rgb.mean(), model.decoders["a"]))
-    assert all(g is None for g in grads(rgb.mean(), model.decoders["b"]))
+    assert all(g is not None for g in grads(out, model.encoder))
+    assert all(g is not None for g in grads(out, model.decoders["a"]))
+    assert all(g is None for g in grads(out, model.decoders["b"]))
 
 
 def test_lightweight_overfits_a_tiny_batch() -> None:

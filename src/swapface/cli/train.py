@@ -12,9 +12,11 @@ from swapface.core.config import add_arguments, build_config, load_config_file
 def _sections() -> list[tuple[str, type]]:
     from swapface.train.augment import AugmentConfig
     from swapface.train.config import TrainConfig
+    from swapface.train.gan import GanConfig
     from swapface.train.losses import LossConfig
 
-    return [("train", TrainConfig), ("loss", LossConfig), ("augment", AugmentConfig)]
+    return [("train", TrainConfig), ("loss", LossConfig), ("augment", AugmentConfig),
+            ("gan", GanConfig)]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, cls in _sections():
         group = parser.add_argument_group(f"{name} options")
         add_arguments(group, cls)  # type: ignore[arg-type]
-    parser.add_argument("--config", type=Path, help="TOML/JSON file with [train], [loss], [augment]")
+    parser.add_argument("--config", type=Path, help="TOML/JSON file with [train], [loss], [augment], [gan]")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

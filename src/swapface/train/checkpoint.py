@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ class Checkpoint:
     optimizer: dict[str, Any] | None
     state: dict[str, Any]
     path: Path
+    extra_optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. GAN's D
 
 
 def save_checkpoint(
@@ -98,8 +99,13 @@ def save_checkpoint(
     *,
     keep: int = 3,
     snapshot: bool = False,
+    extra_optimizers: dict[str, torch.optim.Optimizer] | None = None,
 ) -> Path:
-    """Write a checkpoint and point ``latest.json`` at it; returns its folder."""
+    """Write a checkpoint and point ``latest.json`` at it; returns its folder.
+
+    ``extra_optimizers`` (name → optimizer, e.g. a discriminator's) are saved beside the main
+    one as ``optimizer-<name>.safetensors``.
+    """
     iteration = int(state["iteration"])
     name = f"iter_{iteration:07d}"
     parent = model_dir / ("snapshots" if snapshot else "checkpoints")
@@ -113,7 +119,12 @@ def save_checkpoint(
         if optimizer is not None:
             tensors, meta = _optimizer_tensors(optimizer.state_dict())
             save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({**state, "optimizer": meta}, indent=1))
+        extras: dict[str, Any] = {}
+        for extra, opt in (extra_optimizers or {}).items():
+            tensors, extras[extra] = _optimizer_tensors(opt.state_dict())
+            save_file(tensors, str(tmp / f"optimizer-{extra}.safetensors"))
+        (tmp / "state.json").write_text(
+            json.dumps({**state, "optimizer": meta, "extra_optimizers": extras}, indent=1))
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -146,10 +157,16 @@ def _read(folder: Path, device: str | torch.device) -> Checkpoint:
     state = json.loads((folder / "state.json").read_text())
     weights = load_file(str(folder / "model.safetensors"), device=str(device))
     optimizer = None
+    meta, extras_meta = state.pop("optimizer", {}), state.pop("extra_optimizers", {})
     if (folder / "optimizer.safetensors").is_file():
         tensors = load_file(str(folder / "optimizer.safetensors"), device=str(device))
-        optimizer = _optimizer_state(tensors, state.pop("optimizer"))
-    return Checkpoint(weights, optimizer, state, folder)
+        optimizer = _optimizer_state(tensors, meta)
+    extras = {
+        name: _optimizer_state(load_file(str(folder / f"optimizer-{name}.safetensors"),
+                                         device=str(device)), extra)
+        for name, extra in extras_meta.items()
+    }
+    return Checkpoint(weights, optimizer, state, folder, extras)
 
 
 def load_checkpoint(model_dir: Path, device: str | torch.device = "cpu") -> Checkpoint | None:

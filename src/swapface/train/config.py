@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +55,19 @@ class TrainConfig:
             raise ConfigError("--coverage must be between 0.3 and 1.0")
 
     def parsed_model_options(self) -> dict[str, object]:
-        """``key=value`` strings → JSON-typed values (numbers, booleans, strings)."""
-        import json
+        return parse_model_options(self.model_option)
 
-        out: dict[str, object] = {}
-        for item in self.model_option:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ConfigError(f"--model-option expects key=value, got {item!r}")
-            try:
-                out[key.replace("-", "_")] = json.loads(value.lower() if value.lower() in (
-                    "true", "false") else value)
-            except ValueError:
-                out[key.replace("-", "_")] = value
-        return out
+
+def parse_model_options(items: list[str]) -> dict[str, object]:
+    """``key=value`` strings → JSON-typed values (numbers, booleans, strings)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--model-option expects key=value, got {item!r}")
+        text = value.lower() if value.lower() in ("true", "false") else value
+        try:
+            out[key.replace("-", "_")] = json.loads(text)
+        except ValueError:
+            out[key.replace("-", "_")] = value
+    return out

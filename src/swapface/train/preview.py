@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -16,15 +18,21 @@ def _to_uint8(batch: torch.Tensor) -> np.ndarray:
 
 @torch.inference_mode()
 def preview_grid(model: torch.nn.Module, faces_a: torch.Tensor, faces_b: torch.Tensor,
-                 autocast: object) -> np.ndarray:
-    """One row per sample pair, six tiles per row, 2 px gutters; BGR uint8."""
+                 autocast: object, blend: Callable[..., torch.Tensor] | None = None) -> np.ndarray:
+    """One row per sample pair, six tiles per row, 2 px gutters; BGR uint8.
+
+    ``blend(rgb, mask, input)`` shows models whose output is meant to be blended (GAN) the
+    way they are judged.
+    """
     was_training = model.training
     model.eval()
+    outputs = []
     with autocast:  # type: ignore[attr-defined]
-        aa, _ = model(faces_a, "a")
-        ab, _ = model(faces_a, "b")
-        bb, _ = model(faces_b, "b")
-        ba, _ = model(faces_b, "a")
+        for faces, side in ((faces_a, "a"), (faces_a, "b"), (faces_b, "b"), (faces_b, "a")):
+            rgb, mask = model(faces, side)
+            outputs.append(blend(rgb.float(), mask.float(), faces) if blend and mask is not None
+                           else rgb)
+    aa, ab, bb, ba = outputs
     model.train(was_training)
     columns = [_to_uint8(t) for t in (faces_a, aa, ab, faces_b, bb, ba)]
     n, h, w, _ = columns[0].shape

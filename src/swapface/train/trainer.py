@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from swapface import __version__
-from swapface.core.errors import SwapfaceError
+from swapface.core.errors import ConfigError, SwapfaceError
 from swapface.core.fileio import atomic_write_bytes
 from swapface.core.images import encode_image, write_image
 from swapface.core.progress import progress
@@ -25,6 +25,7 @@ from swapface.train.augment import AugmentConfig, Augmenter
 from swapface.train.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
 from swapface.train.config import TrainConfig
 from swapface.train.data import BatchPrefetcher, FaceSet
+from swapface.train.gan import GanConfig, GanObjective
 from swapface.train.losses import FaceLoss, LossConfig
 from swapface.train.models import SwapModel, build_model, model_options
 from swapface.train.preview import preview_grid
@@ -71,10 +72,12 @@ class TrainSummary:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, loss_cfg: LossConfig | None = None,
-                 aug_cfg: AugmentConfig | None = None) -> None:
+                 aug_cfg: AugmentConfig | None = None, gan_cfg: GanConfig | None = None) -> None:
         self.cfg = cfg
         self.loss_cfg = loss_cfg or LossConfig()
         self.aug_cfg = aug_cfg or AugmentConfig()
+        self.gan_cfg = gan_cfg or GanConfig()
+        self.gan: GanObjective | None = None
         self.rt: Runtime = setup_runtime(cfg.cpu, cfg.precision)
         self._stop_reason: str | None = None
         self.model, self.iteration = self._build_model()
@@ -110,7 +113,11 @@ class Trainer:
             model.to(memory_format=torch.channels_last)
         lr = cfg.lr if cfg.lr is not None else getattr(model, "default_lr", 5e-5)
         betas = getattr(model, "default_betas", (0.5, 0.999))
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+        # A GAN's discriminators live in the model (saved with it) but have their own optimizer.
+        params = getattr(model, "generator_parameters", model.parameters)()
+        self.optimizer = torch.optim.Adam(params, lr=lr, betas=betas)
+        if getattr(model, "has_discriminator", False):
+            self.gan = GanObjective(model, self.gan_cfg)
         checkpoint = load_checkpoint(cfg.model_dir, rt.device)
         iteration = 0
         if checkpoint is not None:
@@ -119,6 +126,8 @@ class Trainer:
                 self.optimizer.load_state_dict(checkpoint.optimizer)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
+            if self.gan is not None and "discriminator" in checkpoint.extra_optimizers:
+                self.gan.optimizer.load_state_dict(checkpoint.extra_optimizers["discriminator"])
             iteration = int(checkpoint.state["iteration"])
             log.info("resumed %s at iteration %d", checkpoint.path, iteration)
         return model, iteration
@@ -129,6 +138,9 @@ class Trainer:
 
     def _wrapped(self) -> nn.Module:
         net: nn.Module = _BothSides(self.model)
+        if self.rt.distributed and self.gan is not None:
+            # The discriminators would need their own DDP wrapper and gradient sync.
+            raise ConfigError("the gan model does not support multi-process (DDP) training yet")
         if self.rt.distributed:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
@@ -157,13 +169,24 @@ class Trainer:
             (pa, ma), (pb, mb) = net(sides[0].inputs, sides[1].inputs)
         total = torch.zeros((), device=self.rt.device)
         parts: dict[str, float] = {}
+        fakes = []
         for side, batch, pred, mask in (("a", sides[0], pa, ma), ("b", sides[1], pb, mb)):
             tm = batch.target_masks
+            pred, mask = pred.float(), None if mask is None else mask.float()
+            if self.gan is not None:  # faceswap-GAN judges the face blended into its input
+                pred = self.gan.blend(pred, mask, batch.inputs)
             loss, side_parts = self.loss(
-                pred.float(), batch.targets,
+                pred, batch.targets,
                 face_mask=tm[:, 0:1], eye_mask=tm[:, 1:2], mouth_mask=tm[:, 2:3],
-                pred_mask=None if mask is None else mask.float(),
+                # faceswap-GAN's mask is unsupervised (only regularised by the GAN objective)
+                pred_mask=mask if self.gan is None else None,
             )
+            if self.gan is not None:
+                adv, adv_parts = self.gan.generator_loss(side, batch.inputs, pred, batch.targets,
+                                                         mask, tm[:, 1:2])
+                loss = loss + adv
+                side_parts.update(adv_parts)
+                fakes.append(pred.detach())
             total = total + loss
             parts[f"loss_{side}"] = float(loss.detach())
             parts.update({f"{k}_{side}": v for k, v in side_parts.items()})
@@ -176,6 +199,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
+        if self.gan is not None:
+            for side, batch, fake in zip("ab", sides, fakes, strict=True):
+                d_parts = self.gan.discriminator_step(side, batch.inputs, batch.targets, fake)
+                parts.update({f"{k}_{side}": v for k, v in d_parts.items()})
         return parts
 
     # ------------------------------------------------------------------ outputs
@@ -191,7 +218,8 @@ class Trainer:
         return out[0], out[1]
 
     def write_preview(self, preview_faces: tuple[torch.Tensor, torch.Tensor]) -> Path:
-        grid = preview_grid(self.model, *preview_faces, self.rt.autocast())
+        grid = preview_grid(self.model, *preview_faces, self.rt.autocast(),
+                            blend=self.gan.blend if self.gan is not None else None)
         path = self.cfg.model_dir / "preview.png"
         write_image(path, grid)
         if self.cfg.timelapse:
@@ -202,8 +230,9 @@ class Trainer:
     def save(self, snapshot: bool = False) -> None:
         state = {"iteration": self.iteration, "seed": self.cfg.seed, "swapface": __version__,
                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        extra = {"discriminator": self.gan.optimizer} if self.gan is not None else None
         save_checkpoint(self.cfg.model_dir, self.model, self.optimizer, state,
-                        keep=self.cfg.keep_checkpoints, snapshot=snapshot)
+                        keep=self.cfg.keep_checkpoints, snapshot=snapshot, extra_optimizers=extra)
 
     # ------------------------------------------------------------------ loop
     def _on_signal(self, signum: int, _frame: object) -> None:

@@ -1,6 +1,6 @@
 """Face-swap model plugins; importing this package registers every built-in one."""
 
-from swapface.train.models import lightweight, original, resnet  # noqa: F401
+from swapface.train.models import gan, lightweight, original, resnet  # noqa: F401
 from swapface.train.models.base import (
     MODELS,
     SIDES,
