@@ -248,7 +248,8 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 handlers[sig] = signal.signal(sig, self._on_signal)
-        log_file = LossLog(cfg.model_dir / "loss_log.csv", start_iteration) if rt.is_main else None
+        log_file = (LossLog(cfg.model_dir / "loss_log.csv", start_iteration, cfg.tensorboard)
+                    if rt.is_main else None)
         prefetch = BatchPrefetcher(self.sets, cfg.batch_size,
                                    seed=cfg.seed * 1_000_003 + start_iteration * 7919 + rt.rank)
         generator = torch.Generator().manual_seed(cfg.seed * 31 + start_iteration + 1000 * rt.rank)
@@ -321,7 +322,7 @@ class Trainer:
 class LossLog:
     """loss_log.csv, trimmed on resume to the checkpoint's iteration (no duplicate rows)."""
 
-    def __init__(self, path: Path, start_iteration: int) -> None:
+    def __init__(self, path: Path, start_iteration: int, tensorboard: bool = False) -> None:
         self.path = path
         self._fields: list[str] | None = None
         rows: list[dict[str, str]] = []
@@ -338,7 +339,14 @@ class LossLog:
             atomic_write_bytes(path, buf.getvalue().encode())
         self._fh = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
         self._writer: csv.DictWriter[str] | None = None
-        self._tb = None
+        self._tb: Any = None
+        if tensorboard:
+            try:  # optional: only when the tensorboard package is installed
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(path.parent / "tensorboard"), purge_step=start_iteration + 1)
+            except ImportError:
+                pass
 
     def append(self, iteration: int, seconds: float, parts: dict[str, float]) -> None:
         row = {"iteration": iteration, "seconds": round(seconds, 3),
@@ -349,9 +357,16 @@ class LossLog:
             if self._fh.tell() == 0:
                 self._writer.writeheader()
         self._writer.writerow(row)
+        if self._tb is not None:
+            for key, value in parts.items():
+                self._tb.add_scalar(key, value, iteration)
 
     def flush(self) -> None:
         self._fh.flush()
+        if self._tb is not None:
+            self._tb.flush()
 
     def close(self) -> None:
         self._fh.close()
+        if self._tb is not None:
+            self._tb.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -90,6 +90,15 @@ class SwapModel(nn.Module, ABC):
 def conv_down(cin: int, cout: int, slope: float = 0.1) -> nn.Sequential:
     """5×5 stride-2 conv. Keras 'same' pads 1/2 here; symmetric 2 gives the same shapes."""
     return nn.Sequential(nn.Conv2d(cin, cout, 5, stride=2, padding=2), nn.LeakyReLU(slope))
+
+
+def conv_stack(filters: Sequence[int], cin: int = 3) -> list[nn.Module]:
+    """Stride-2 5×5 convs through ``filters`` (the seed encoder's trunk)."""
+    layers: list[nn.Module] = []
+    for cout in filters:
+        layers.append(conv_down(cin, cout))
+        cin = cout
+    return layers
 
 
 def upscale(cin: int, cout: int, slope: float = 0.1) -> nn.Sequential:

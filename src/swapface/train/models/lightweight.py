@@ -15,7 +15,7 @@ from torch import nn
 
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
-from swapface.train.models.base import Decoder, ModelConfig, SwapModel, conv_down, register_model, upscale
+from swapface.train.models.base import Decoder, ModelConfig, SwapModel, conv_stack, register_model, upscale
 
 SIZES = [32, 48, 64, 80, 96, 112, 128]  # four halvings must leave a whole-pixel map
 ENCODER_FILTERS = (24, 48, 96, 192)  # 64 px: 32 → 16 → 8 → 4
@@ -43,11 +43,8 @@ class LightweightModel(SwapModel):
         super().__init__(config, input_size=config.input_size, output_size=config.input_size)
 
     def build_encoder(self) -> nn.Module:
-        layers: list[nn.Module] = []
-        cin = 3
-        for cout in ENCODER_FILTERS:
-            layers.append(conv_down(cin, cout))
-            cin = cout
+        layers = conv_stack(ENCODER_FILTERS)
+        cin = ENCODER_FILTERS[-1]
         s = self.side
         return nn.Sequential(
             *layers,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from swapface.train.models.base import Decoder, ModelConfig, SwapModel, conv_down, register_model, upscale
+from swapface.train.models.base import Decoder, ModelConfig, SwapModel, conv_stack, register_model, upscale
 
 SIZE = 64  # the seed trained on 64×64 crops
 ENCODER_DIM = 1024  # width of the dense bottleneck
@@ -31,11 +31,8 @@ class OriginalModel(SwapModel):
         super().__init__(config, input_size=SIZE, output_size=SIZE)
 
     def build_encoder(self) -> nn.Module:
-        layers: list[nn.Module] = []
-        cin = 3
-        for cout in ENCODER_FILTERS:
-            layers.append(conv_down(cin, cout))
-            cin = cout
+        layers = conv_stack(ENCODER_FILTERS)
+        cin = ENCODER_FILTERS[-1]
         side = SIZE // 2 ** len(ENCODER_FILTERS)
         return nn.Sequential(
             *layers,
