@@ -21,6 +21,7 @@ COMMANDS = {
     "extract": "detect, align and mask faces; write face images and an alignments store",
     "alignments": "inspect and convert alignments stores",
     "train": "train a face-swap model on two face folders",
+    "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
 }
 
 

@@ -1,0 +1,419 @@
+"""Per-face features for ``swapface sort``: a registry of small scorer functions.
+
+Each method computes one float vector per face from the face image and/or the JSON metadata
+that extract embeds in every face PNG, and orders a folder from those vectors alone, so a
+sort streams over the images and keeps only the vectors in memory.
+
+Colour definitions (all on the aligned face, 8-bit BGR):
+
+* ``color-black``: fraction of pixels whose brightest channel is below 32; most black first.
+* ``color-gray``: fraction of near-neutral pixels (max − min channel below 20); grayest first.
+* ``color-luma``: mean BT.601 luma ``0.299 R + 0.587 G + 0.114 B``; brightest first.
+* ``color-green``: mean YCgCo green chroma ``Cg = (−R + 2G − B) / 4``; greenest first.
+* ``color-orange``: mean YCgCo orange chroma ``Co = (R − B) / 2``; most orange first.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from swapface.align.landmarks import to_five_points
+from swapface.align.transform import DEFAULT_COVERAGE, mean_face_points, transform_points
+from swapface.core.errors import InputError
+from swapface.core.images import read_image, read_metadata
+from swapface.extract.faces import blur_score
+
+SORT_PREFIX_DIGITS = 5
+
+
+@dataclass
+class FaceItem:
+    """One face file; image and metadata are read on first use and dropped after scoring."""
+
+    path: Path
+    context: FeatureContext
+    _meta: dict[str, Any] | None = None
+    _image: np.ndarray | None = None
+    _meta_read: bool = False
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if not self._meta_read:
+            self._meta = read_metadata(self.path)
+            self._meta_read = True
+        if not self._meta:
+            raise InputError(f"{self.path.name}: no swapface metadata (not written by extract)")
+        return self._meta
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = read_image(self.path)
+        return self._image
+
+    @property
+    def size(self) -> int:
+        return int(self.meta.get("size") or self.image.shape[0])
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.asarray(self.meta["warp_matrix"], dtype=np.float64).reshape(2, 3)
+
+    @property
+    def frame_landmarks(self) -> np.ndarray:
+        return np.asarray(self.meta["landmarks"], dtype=np.float64).reshape(-1, 2)
+
+    @property
+    def aligned_landmarks(self) -> np.ndarray:
+        """Metadata landmarks mapped by ``warp_matrix`` into the aligned face (pixels)."""
+        return transform_points(self.frame_landmarks, self.matrix)
+
+
+@dataclass
+class FeatureContext:
+    """Shared, lazily built helpers (identity encoder, open alignments stores)."""
+
+    encoder: Any = None
+    stores: dict[str, sqlite3.Connection | None] = field(default_factory=dict)
+    from_store: int = 0
+    computed: int = 0
+
+    def identity_encoder(self) -> Any:
+        if self.encoder is None:
+            from swapface.extract.identity import IdentityEncoder
+
+            self.encoder = IdentityEncoder()
+        return self.encoder
+
+    def store(self, path: str | None) -> sqlite3.Connection | None:
+        if not path:
+            return None
+        if path not in self.stores:
+            conn = None
+            if Path(path).is_file():
+                try:
+                    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+                    conn.execute("SELECT identity, file FROM faces LIMIT 1").fetchall()
+                except sqlite3.Error:
+                    conn = None
+            self.stores[path] = conn
+        return self.stores[path]
+
+    def close(self) -> None:
+        for conn in self.stores.values():
+            if conn is not None:
+                conn.close()
+        self.stores.clear()
+
+
+# ---------------------------------------------------------------- orderings
+
+
+def order_ascending(values: np.ndarray) -> np.ndarray:
+    return np.argsort(values[:, 0], kind="stable")
+
+
+def order_descending(values: np.ndarray) -> np.ndarray:
+    return np.argsort(-values[:, 0], kind="stable")
+
+
+Metric = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (a: m×d, b: n×d) → m×n distances
+_BLOCK = 512  # rows per distance block: memory stays O(n·d), never O(n²)
+_FULL = 4096
+
+
+def greedy_chain(values: np.ndarray, metric: Metric) -> np.ndarray:
+    """Start at the first face, always step to the nearest face not yet visited."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    # Up to _FULL faces the whole distance matrix (≤ 64 MiB float32) beats row-by-row calls.
+    full = metric(values, values).astype(np.float32) if n <= _FULL else None
+    visited = np.zeros(n, dtype=bool)
+    order = [0]
+    visited[0] = True
+    for _ in range(n - 1):
+        dist = full[order[-1]] if full is not None else metric(values[order[-1]][None], values)[0]
+        row = np.where(visited, np.inf, dist)
+        nxt = int(np.argmin(row))
+        order.append(nxt)
+        visited[nxt] = True
+    return np.asarray(order, dtype=np.int64)
+
+
+def root_hist(values: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.clip(values, 0, None))
+
+
+def bhattacharyya_rooted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bhattacharyya distances (as OpenCV's HISTCMP) of square-rooted unit-sum histograms."""
+    return np.sqrt(1.0 - np.clip(a @ b.T, 0.0, 1.0))
+
+
+def l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.spatial.distance import cdist
+
+    return cdist(a, b, metric="cityblock")
+
+
+def _same(values: np.ndarray) -> np.ndarray:
+    return values
+
+
+def order_chain(metric: Metric, prepare: Callable[[np.ndarray], np.ndarray] = _same
+                ) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda values: greedy_chain(prepare(values), metric)
+
+
+def order_dissim(metric: Metric, prepare: Callable[[np.ndarray], np.ndarray] = _same
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    """Most dissimilar (largest mean distance to every other face) first."""
+
+    def order(values: np.ndarray) -> np.ndarray:
+        values = prepare(values)
+        total = np.zeros(len(values))
+        for i in range(0, len(values), _BLOCK):
+            total[i : i + _BLOCK] = metric(values[i : i + _BLOCK], values).sum(axis=1)
+        return np.argsort(-total, kind="stable")
+
+    return order
+
+
+def identity_linkage(values: np.ndarray) -> np.ndarray:
+    from scipy.cluster.hierarchy import linkage
+
+    return linkage(values.astype(np.float64), method="average", metric="euclidean")
+
+
+def order_identity(values: np.ndarray) -> np.ndarray:
+    if len(values) < 3:
+        return np.arange(len(values))
+    from scipy.cluster.hierarchy import leaves_list
+
+    return leaves_list(identity_linkage(values)).astype(np.int64)
+
+
+def identity_clusters(values: np.ndarray, threshold: float) -> np.ndarray:
+    """Cluster labels 0.. (largest cluster first) cut at ``threshold`` (dlib distance)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(values) == 1:
+        return np.zeros(1, dtype=np.int64)
+    from scipy.cluster.hierarchy import fcluster
+
+    raw = fcluster(identity_linkage(values), t=threshold, criterion="distance")
+    labels, counts = np.unique(raw, return_counts=True)
+    rank = {lab: i for i, lab in enumerate(labels[np.argsort(-counts, kind="stable")])}
+    return np.asarray([rank[r] for r in raw], dtype=np.int64)
+
+
+# ---------------------------------------------------------------- scorers
+
+
+def feat_blur(item: FaceItem) -> np.ndarray:
+    return np.array([blur_score(item.image)])
+
+
+def feat_blur_fft(item: FaceItem) -> np.ndarray:
+    """Mean log-magnitude of the spectrum outside a low-frequency disc (sharp = high)."""
+    gray = cv2.cvtColor(item.image, cv2.COLOR_BGR2GRAY)
+    gray = cv2.resize(gray, (128, 128), interpolation=cv2.INTER_AREA).astype(np.float32)
+    spec = np.fft.fftshift(np.fft.fft2(gray - gray.mean()))
+    yy, xx = np.mgrid[-64:64, -64:64]
+    high = (xx * xx + yy * yy) > 16 * 16
+    return np.array([float(np.log1p(np.abs(spec[high])).mean())])
+
+
+def feat_distance(item: FaceItem) -> np.ndarray:
+    """Mean distance (fraction of the face size) of the aligned 5 points from the mean face."""
+    size = item.size
+    coverage = float(item.meta.get("coverage") or DEFAULT_COVERAGE)
+    five = to_five_points(item.aligned_landmarks)
+    ref = mean_face_points(size, coverage)
+    return np.array([float(np.linalg.norm(five - ref, axis=1).mean() / size)])
+
+
+# Generic 3-D face (mm-ish units, camera convention: x right, y down, z away from the
+# camera; nose tip at the origin). Indices are the 68-point (iBUG) layout.
+_MODEL_POINTS = {
+    8: (0.0, 330.0, 65.0),  # chin
+    17: (-270.0, -230.0, 170.0),  # brow, image-left end
+    26: (270.0, -230.0, 170.0),
+    27: (0.0, -175.0, 100.0),  # nose bridge top
+    30: (0.0, 0.0, 0.0),  # nose tip
+    31: (-55.0, 35.0, 75.0),  # nostrils
+    35: (55.0, 35.0, 75.0),
+    36: (-225.0, -170.0, 135.0),  # outer eye corners
+    39: (-75.0, -165.0, 120.0),  # inner eye corners
+    42: (75.0, -165.0, 120.0),
+    45: (225.0, -170.0, 135.0),
+    48: (-150.0, 150.0, 125.0),  # mouth corners
+    54: (150.0, 150.0, 125.0),
+    51: (0.0, 120.0, 85.0),  # upper lip
+}
+_MODEL_IDX = np.array(list(_MODEL_POINTS), dtype=np.int64)
+_MODEL_3D = np.array(list(_MODEL_POINTS.values()), dtype=np.float64)
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from 68 frame landmarks, via ``cv2.solvePnP``.
+
+    Yaw > 0: the face turns toward image-right; pitch > 0: chin down; roll > 0: clockwise.
+    The camera is a pinhole centred on the face with a focal length of 2× the face width.
+    """
+    pts = np.asarray(landmarks, dtype=np.float64)[_MODEL_IDX]
+    centre = pts.mean(axis=0)
+    width = float(np.ptp(np.asarray(landmarks)[:, 0])) or 1.0
+    focal = 2.0 * width
+    cam = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], dtype=np.float64)
+    rvec0 = np.zeros((3, 1))
+    tvec0 = np.array([[0.0], [0.0], [focal * 500.0 / width]])
+    ok, rvec, _tvec = cv2.solvePnP(_MODEL_3D, pts, cam, np.zeros(4), rvec0, tvec0,
+                                   useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return 0.0, 0.0, 0.0
+    rot, _ = cv2.Rodrigues(rvec)
+    angles = cv2.RQDecomp3x3(rot)[0]  # degrees about x, y, z
+    pitch, yaw, roll = float(angles[0]), float(angles[1]), float(angles[2])
+    return -yaw, pitch, roll
+
+
+def feat_pose(item: FaceItem) -> np.ndarray:
+    return np.array(head_pose(item.frame_landmarks))
+
+
+def feat_hist(item: FaceItem) -> np.ndarray:
+    gray = cv2.cvtColor(item.image, cv2.COLOR_BGR2GRAY)
+    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).reshape(-1).astype(np.float64)
+    return hist / max(hist.sum(), 1.0)
+
+
+def _color_stats(item: FaceItem) -> np.ndarray:
+    img = item.image.astype(np.float32)
+    b, g, r = img[..., 0], img[..., 1], img[..., 2]
+    hi, lo = img.max(axis=2), img.min(axis=2)
+    return np.array([
+        float((hi < 32).mean()),
+        float(((hi - lo) < 20).mean()),
+        float((0.299 * r + 0.587 * g + 0.114 * b).mean()),
+        float(((-r + 2 * g - b) / 4).mean()),
+        float(((r - b) / 2).mean()),
+    ])
+
+
+def feat_size(item: FaceItem) -> np.ndarray:
+    """Face size in the source frame (px): sqrt of the box area, else size / warp scale."""
+    box = item.meta.get("box")
+    if box and len(box) == 4:
+        w, h = box[2] - box[0], box[3] - box[1]
+        if w > 0 and h > 0:
+            return np.array([float(np.sqrt(w * h))])
+    scale = float(np.sqrt(abs(np.linalg.det(item.matrix[:, :2])))) or 1.0
+    return np.array([item.size / scale])
+
+
+def feat_landmarks(item: FaceItem) -> np.ndarray:
+    return (item.aligned_landmarks / item.size).reshape(-1)
+
+
+def _store_identity(item: FaceItem) -> np.ndarray | None:
+    meta = item.meta
+    conn = item.context.store(meta.get("alignments"))
+    if conn is None:
+        return None
+    names = [item.path.name]
+    stripped = strip_sort_prefix(item.path.name)
+    if stripped != item.path.name:
+        names.append(stripped)
+    row = None
+    for name in names:
+        row = conn.execute(
+            "SELECT identity FROM faces WHERE (file=? OR file=?) AND identity IS NOT NULL",
+            (name, f"blurry/{name}"),
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            break
+    if (row is None or row[0] is None) and "frame" in meta and "face_index" in meta:
+        row = conn.execute(
+            "SELECT f.identity FROM faces f JOIN frames fr ON fr.id=f.frame_id"
+            " WHERE fr.name=? AND f.face_index=?",
+            (meta["frame"], meta["face_index"]),
+        ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return np.frombuffer(row[0], dtype=np.float32).astype(np.float64).copy()
+
+
+def feat_identity(item: FaceItem) -> np.ndarray:
+    stored = _store_identity(item)
+    if stored is not None and stored.shape == (128,):
+        item.context.from_store += 1
+        return stored
+    item.context.computed += 1
+    encoder = item.context.identity_encoder()
+    return encoder.encode(item.image, item.aligned_landmarks).astype(np.float64)
+
+
+def strip_sort_prefix(name: str) -> str:
+    """``00012_face.png`` → ``face.png`` so re-sorting does not stack prefixes."""
+    head, sep, rest = name.partition("_")
+    if sep and len(head) == SORT_PREFIX_DIGITS and head.isdigit() and rest:
+        return rest
+    return name
+
+
+# ---------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Method:
+    """A sort method: which cached feature it reads, which column scores it, how it orders."""
+
+    feature: str  # cache key: methods sharing a feature compute it once
+    compute: Callable[[FaceItem], np.ndarray]
+    order: Callable[[np.ndarray], np.ndarray]
+    column: int | None = 0  # scalar used for --bins (None: no scalar; bins by sort order)
+    help: str = ""
+
+
+def _col(index: int, descending: bool) -> Callable[[np.ndarray], np.ndarray]:
+    def order(values: np.ndarray) -> np.ndarray:
+        col = values[:, index]
+        return np.argsort(-col if descending else col, kind="stable")
+
+    return order
+
+
+METHODS: dict[str, Method] = {
+    "blur": Method("blur", feat_blur, order_descending, help="Laplacian variance, sharpest first"),
+    "blur-fft": Method("blur-fft", feat_blur_fft, order_descending,
+                       help="high-frequency FFT energy, sharpest first"),
+    "distance": Method("distance", feat_distance, order_ascending,
+                       help="aligned landmarks vs the mean face, misalignments last"),
+    "yaw": Method("pose", feat_pose, _col(0, False), 0, "head yaw (solvePnP), left to right"),
+    "pitch": Method("pose", feat_pose, _col(1, False), 1, "head pitch, up to down"),
+    "roll": Method("pose", feat_pose, _col(2, False), 2, "head roll, counter-clockwise first"),
+    "hist": Method("hist", feat_hist, order_chain(bhattacharyya_rooted, root_hist), None,
+                   "grayscale histograms, similar faces adjacent"),
+    "hist-dissim": Method("hist", feat_hist, order_dissim(bhattacharyya_rooted, root_hist), None,
+                          "grayscale histograms, most dissimilar first"),
+    "color-black": Method("color", _color_stats, _col(0, True), 0, "fraction of black pixels"),
+    "color-gray": Method("color", _color_stats, _col(1, True), 1, "fraction of gray pixels"),
+    "color-luma": Method("color", _color_stats, _col(2, True), 2, "mean luma, brightest first"),
+    "color-green": Method("color", _color_stats, _col(3, True), 3, "mean green chroma (Cg)"),
+    "color-orange": Method("color", _color_stats, _col(4, True), 4, "mean orange chroma (Co)"),
+    "size": Method("size", feat_size, order_descending, help="face size in the frame, largest first"),
+    "landmarks": Method("landmarks", feat_landmarks, order_chain(l1), None,
+                        "aligned landmarks, similar layouts adjacent"),
+    "landmarks-dissim": Method("landmarks", feat_landmarks, order_dissim(l1), None,
+                               "aligned landmarks, most unusual first"),
+    "identity": Method("identity", feat_identity, order_identity, None,
+                       "dlib descriptors, hierarchical clustering order"),
+}

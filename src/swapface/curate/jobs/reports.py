@@ -1,0 +1,114 @@
+"""Reports on a store and its source: missing frames/alignments, multi-faces, no-faces."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swapface.align.store import AlignmentsStore
+from swapface.core.errors import InputError
+from swapface.curate.jobs.common import MULTI_FACES_DIR, NO_FACES_DIR, backup_store, face_rows, frame_faces
+
+
+# ------------------------------------------------------------------------------ reports
+@dataclass
+class FrameList:
+    frames: list[tuple[int, str]]  # (index, name)
+    total: int  # frames looked at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": len(self.frames), "total": self.total,
+                "frames": [{"index": i, "name": n} for i, n in self.frames]}
+
+
+def missing_frames(store_path: str | Path, source_path: str | Path) -> FrameList:
+    """Frames of the source that the store does not have (by index; no decoding)."""
+    from swapface.media.source import open_source
+
+    source = open_source(source_path)
+    with AlignmentsStore(store_path, readonly=True) as store:
+        have = store.frame_indices()
+    missing = [(i, source.frame_name(i)) for i in range(source.count) if i not in have]
+    return FrameList(missing, source.count)
+
+
+def missing_alignments(store_path: str | Path) -> FrameList:
+    """Frames in the store with zero faces."""
+    with AlignmentsStore(store_path, readonly=True) as store:
+        rows = frame_faces(store)
+    return FrameList([(i, n) for i, n, c in rows if c == 0], len(rows))
+
+
+@dataclass
+class MultiFacesSummary:
+    frames: list[dict[str, Any]]  # {"index", "name", "faces", "files"}
+    moved: int = 0
+    backup: Path | None = None
+
+
+def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
+                move: bool = False) -> MultiFacesSummary:
+    """Frames with more than one face; ``move`` puts their face files in multi_faces/.
+
+    Moving updates the faces' ``file`` column so the store still finds them.
+    """
+    with AlignmentsStore(store_path, readonly=True) as store:
+        rows = face_rows(store)
+    by_frame: dict[int, list[tuple[int, str, str | None]]] = defaultdict(list)
+    names: dict[int, str] = {}
+    for fid, idx, name, _, file in rows:
+        by_frame[idx].append((fid, name, file))
+        names[idx] = name
+    frames = [{"index": idx, "name": names[idx], "faces": len(faces),
+               "files": [f for _, _, f in faces if f]}
+              for idx, faces in sorted(by_frame.items()) if len(faces) > 1]
+    summary = MultiFacesSummary(frames)
+    if not move or not frames:
+        return summary
+    if faces_dir is None:
+        raise InputError("--move needs the face folder")
+    faces_dir = Path(faces_dir)
+    moves = [(fid, file) for idx, faces in by_frame.items() if len(faces) > 1
+             for fid, _, file in faces if file and (faces_dir / file).is_file()
+             and not file.startswith(MULTI_FACES_DIR + "/")]
+    if not moves:
+        return summary
+    summary.backup = backup_store(store_path)
+    target = faces_dir / MULTI_FACES_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    with AlignmentsStore(store_path, create=False) as store, store.transaction():
+        for fid, file in moves:
+            new = f"{MULTI_FACES_DIR}/{Path(file).name}"
+            store.conn.execute("UPDATE faces SET file=? WHERE id=?", (new, fid))
+        # Files move only after the rows are written; the commit follows right away.
+        for _, file in moves:
+            os.replace(faces_dir / file, target / Path(file).name)
+            summary.moved += 1
+    return summary
+
+
+@dataclass
+class NoFacesSummary:
+    frames: list[tuple[int, str]]
+    moved: int = 0
+
+
+def no_faces(store_path: str | Path, frames_dir: str | Path | None = None, *,
+             move: bool = False) -> NoFacesSummary:
+    """Frames with no faces; ``move`` puts their images in ``frames_dir``/no_faces/."""
+    summary = NoFacesSummary(missing_alignments(store_path).frames)
+    if not move or not summary.frames:
+        return summary
+    if frames_dir is None or not Path(frames_dir).is_dir():
+        raise InputError("--move needs the source frames folder (not a video)")
+    frames_dir = Path(frames_dir)
+    target = frames_dir / NO_FACES_DIR
+    for _, name in summary.frames:
+        if (frames_dir / name).is_file():
+            target.mkdir(exist_ok=True)
+            os.replace(frames_dir / name, target / name)
+            summary.moved += 1
+    return summary
