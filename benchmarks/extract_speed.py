@@ -23,7 +23,8 @@ from swapface.align.transform import alignment_matrix, warp_face
 from swapface.extract.config import ExtractConfig
 from swapface.extract.detectors import DETECTORS
 from swapface.extract.run import run_extract
-from swapface.media.video import VideoWriter, iter_video, probe_video
+from swapface.media.video import iter_video, probe_video
+from swapface.media.video_writer import VideoWriter
 
 REPO = Path(__file__).resolve().parents[1]
 

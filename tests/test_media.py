@@ -21,7 +21,8 @@ from swapface.core.errors import InputError
 from swapface.core.images import read_image, read_metadata, write_image
 from swapface.media.frames_io import assemble_video, export_frames
 from swapface.media.source import open_source
-from swapface.media.video import VideoWriter, iter_video, probe_video
+from swapface.media.video import iter_video, probe_video
+from swapface.media.video_writer import VideoWriter
 
 UNICODE_DIR = "dir with späces ü"
 

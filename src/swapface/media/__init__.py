@@ -2,7 +2,8 @@
 
 from swapface.media.frames_io import AssembleSummary, ExportSummary, assemble_video, export_frames
 from swapface.media.source import Frame, FrameSource, open_source
-from swapface.media.video import VideoInfo, VideoWriter, probe_video
+from swapface.media.video import VideoInfo, probe_video
+from swapface.media.video_writer import VideoWriter
 
 __all__ = [
     "AssembleSummary",

@@ -29,7 +29,8 @@ from swapface.core.fileio import atomic_write_bytes, is_writable_dir
 from swapface.core.images import ImageReadError, read_image, write_image
 from swapface.core.progress import progress
 from swapface.media.source import open_source
-from swapface.media.video import VideoWriter, probe_video
+from swapface.media.video import probe_video
+from swapface.media.video_writer import VideoWriter
 
 log = logging.getLogger(__name__)
 
