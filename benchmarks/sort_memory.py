@@ -159,10 +159,12 @@ def main() -> None:
                     f"{seconds:6.1f} s, peak RSS {rss:7.1f} MB "
                     f"{'PASS' if rss <= BUDGET_MB else 'FAIL'} (budget {BUDGET_MB:.0f} MB)")
             if method == "identity":
-                m = re.search(r"\((\d+) computed, (\d+) cached", output)
-                from_store = re.search(r"identity: (\d+) descriptors read", output)
-                line += (f"; descriptors: {from_store.group(1) if from_store else 0} from store,"
-                         f" {m.group(1) if m else '?'} computed")
+                cached = re.search(r"(\d+) cached", output)
+                found = re.search(r"identity: (\d+) descriptors read", output)
+                from_store = int(found.group(1)) if found else 0
+                encoded = (int(faces.group(1)) - int(cached.group(1)) - from_store
+                           if faces and cached else "?")
+                line += f"; descriptors: {from_store} from store, {encoded} computed"
             results.append(line)
             print(line, flush=True)
     finally:

@@ -71,6 +71,61 @@ def test_identity_groups_two_people(faces: dict[str, Path], tmp_path: Path) -> N
     assert "identity.values" in cache.files and cache["identity.values"].shape[1] == 128
 
 
+def test_identity_two_level_splits_two_people(faces: dict[str, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory-bounded path (k-means centroids + centroid linkage) still splits people."""
+    import swapface.curate.features as feat
+
+    folder = tmp_path / "two_level"
+    _copy_faces(faces["a"], folder)
+    _copy_faces(faces["b"], folder)
+    total = len(list_faces(folder))
+    monkeypatch.setattr(feat, "TWO_LEVEL_ABOVE", 8)
+    monkeypatch.setattr(feat, "CENTROIDS", max(4, total // 4))
+    calls = []
+    real_kmeans = feat.kmeans
+    monkeypatch.setattr(feat, "kmeans", lambda *a, **k: calls.append(1) or real_kmeans(*a, **k))
+    summary = sort_faces(SortConfig(input=folder, by="identity", group_by="identity",
+                                    threshold=0.6))
+    assert calls, "the two-level path was not taken"
+    assert summary.faces == total and sorted(summary.order) == sorted(
+        p.name for p in list(faces["a"].glob("*.png")) + list(faces["b"].glob("*.png")))
+    groups = sorted((d for d in folder.iterdir() if d.is_dir() and d.name != "masks"),
+                    key=lambda d: -len(list_faces(d)))
+    majorities = []
+    for group in groups[:2]:
+        names = [_orig(p.name) for p in list_faces(group)]
+        a = sum(n.startswith("woman_a_") for n in names)
+        b = sum(n.startswith("woman_b_") for n in names)
+        assert max(a, b) / len(names) >= 0.95, (group.name, a, b)
+        majorities.append("a" if a > b else "b")
+    assert sorted(majorities) == ["a", "b"]
+    assert sum(len(list_faces(g)) for g in groups[:2]) >= 0.9 * total
+    # the order keeps each person together: few a↔b switches along the sorted list
+    people = [n.startswith("woman_a_") for n in summary.order]
+    assert np.count_nonzero(np.diff(np.asarray(people, dtype=np.int64))) <= 0.1 * total
+
+
+def test_greedy_chain_pool_matches_full_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above _FULL faces the pooled chain visits every face once, as good as the full one."""
+    import swapface.curate.features as feat
+
+    rng = np.random.default_rng(3)
+    values = rng.random((300, 16))
+    values /= values.sum(axis=1, keepdims=True)
+    prepared = feat.root_hist(values)
+    full = feat.greedy_chain(prepared, feat.bhattacharyya_rooted)
+    monkeypatch.setattr(feat, "_FULL", 10)
+    pooled = feat.greedy_chain(prepared, feat.bhattacharyya_rooted)
+    assert sorted(pooled.tolist()) == list(range(300))
+    # same greedy rule; only float32 near-ties could differ, so compare the chain lengths
+    def length(order: np.ndarray) -> float:
+        a, b = prepared[order[:-1]], prepared[order[1:]]
+        return float(np.sqrt(1.0 - np.clip((a * b).sum(axis=1), 0.0, 1.0)).sum())
+
+    assert length(pooled) <= 1.01 * length(full)
+
+
 def test_blur_sorts_blurred_copies_after_originals(faces: dict[str, Path], tmp_path: Path) -> None:
     folder = tmp_path / "blur"
     originals = _copy_faces(faces["a"], folder, limit=12)

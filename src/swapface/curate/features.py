@@ -134,18 +134,44 @@ def greedy_chain(values: np.ndarray, metric: Metric) -> np.ndarray:
     n = len(values)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    if n > _FULL:
+        return _greedy_chain_pool(values, metric)
     # Up to _FULL faces the whole distance matrix (≤ 64 MiB float32) beats row-by-row calls.
-    full = metric(values, values).astype(np.float32) if n <= _FULL else None
+    full = metric(values, values).astype(np.float32)
     visited = np.zeros(n, dtype=bool)
     order = [0]
     visited[0] = True
     for _ in range(n - 1):
-        dist = full[order[-1]] if full is not None else metric(values[order[-1]][None], values)[0]
-        row = np.where(visited, np.inf, dist)
+        row = np.where(visited, np.inf, full[order[-1]])
         nxt = int(np.argmin(row))
         order.append(nxt)
         visited[nxt] = True
     return np.asarray(order, dtype=np.int64)
+
+
+def _greedy_chain_pool(values: np.ndarray, metric: Metric) -> np.ndarray:
+    """:func:`greedy_chain` in O(n·d) memory: a float32 pool of the faces not yet visited.
+
+    Each step measures the current face against the unvisited pool only and swaps the last
+    pool row into the chosen face's slot, so the pool shrinks and no mask is needed.
+    """
+    n = len(values)
+    pool = np.array(values, dtype=np.float32)  # a copy: rows are swapped around
+    ids = np.arange(n, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    current = pool[0].copy()
+    order[0] = 0
+    size = n
+    pool[0], ids[0] = pool[size - 1], ids[size - 1]
+    size -= 1
+    for step in range(1, n):
+        dist = metric(current[None], pool[:size])[0]
+        pos = int(np.argmin(dist))
+        order[step] = ids[pos]
+        current = pool[pos].copy()
+        pool[pos], ids[pos] = pool[size - 1], ids[size - 1]
+        size -= 1
+    return order
 
 
 def root_hist(values: np.ndarray) -> np.ndarray:
@@ -186,10 +212,75 @@ def order_dissim(metric: Metric, prepare: Callable[[np.ndarray], np.ndarray] = _
     return order
 
 
+# Above TWO_LEVEL_ABOVE faces, identity ordering/grouping is two-level: k-means to at most
+# CENTROIDS centroids, average linkage over the centroids, faces follow their centroid. A
+# linkage over all n faces needs the n(n-1)/2 condensed distance matrix (3.6 GB for 30k).
+TWO_LEVEL_ABOVE = 4096
+CENTROIDS = 1024
+_KMEANS_ITERS = 15
+_KMEANS_BLOCK = 4096
+
+
 def identity_linkage(values: np.ndarray) -> np.ndarray:
     from scipy.cluster.hierarchy import linkage
 
     return linkage(values.astype(np.float64), method="average", metric="euclidean")
+
+
+def kmeans(values: np.ndarray, k: int, iters: int = _KMEANS_ITERS, seed: int = 0
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(centroids, label per row): batched Lloyd k-means, seeded, empty clusters dropped.
+
+    Memory is O(n·d + block·k): distances are computed ``_KMEANS_BLOCK`` rows at a time.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    k = max(1, min(k, n))
+    rng = np.random.default_rng(seed)
+    centroids = x[np.sort(rng.choice(n, size=k, replace=False))].copy()
+    x_sq = np.einsum("ij,ij->i", x, x)
+    labels = np.full(n, -1, dtype=np.int64)
+    for _ in range(iters):
+        c_sq = np.einsum("ij,ij->i", centroids, centroids)
+        new = np.empty(n, dtype=np.int64)
+        for i in range(0, n, _KMEANS_BLOCK):
+            block = x[i : i + _KMEANS_BLOCK]
+            d2 = x_sq[i : i + _KMEANS_BLOCK, None] - 2.0 * (block @ centroids.T) + c_sq[None]
+            new[i : i + _KMEANS_BLOCK] = np.argmin(d2, axis=1)
+        changed = not np.array_equal(new, labels)
+        labels = new
+        counts = np.bincount(labels, minlength=len(centroids))
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, labels, x)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+        if not changed:
+            break
+    counts = np.bincount(labels, minlength=len(centroids))
+    keep = np.flatnonzero(counts > 0)
+    remap = np.full(len(centroids), -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    return centroids[keep], remap[labels]
+
+
+def _two_level(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centroid linkage, face → centroid label, centroids) for the two-level scheme."""
+    centroids, labels = kmeans(values, CENTROIDS)
+    if len(centroids) < 2:  # all faces (nearly) identical: one centroid, a trivial tree
+        return np.zeros((0, 4)), labels, centroids
+    return identity_linkage(centroids), labels, centroids
+
+
+def _order_members(values: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Order inside one centroid cluster: leaf order of a small linkage, else by distance."""
+    m = len(values)
+    if m < 3:
+        return np.arange(m)
+    if m <= TWO_LEVEL_ABOVE:
+        from scipy.cluster.hierarchy import leaves_list
+
+        return leaves_list(identity_linkage(values)).astype(np.int64)
+    return np.argsort(np.linalg.norm(values - centre, axis=1), kind="stable")
 
 
 def order_identity(values: np.ndarray) -> np.ndarray:
@@ -197,18 +288,37 @@ def order_identity(values: np.ndarray) -> np.ndarray:
         return np.arange(len(values))
     from scipy.cluster.hierarchy import leaves_list
 
-    return leaves_list(identity_linkage(values)).astype(np.int64)
+    if len(values) <= TWO_LEVEL_ABOVE:
+        return leaves_list(identity_linkage(values)).astype(np.int64)
+    tree, labels, centroids = _two_level(values)
+    corder = leaves_list(tree) if len(tree) else np.arange(len(centroids))
+    by_label = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=len(centroids)))])
+    parts = []
+    for c in corder:
+        members = by_label[bounds[c] : bounds[c + 1]]
+        parts.append(members[_order_members(values[members], centroids[c])])
+    return np.concatenate(parts).astype(np.int64)
 
 
 def identity_clusters(values: np.ndarray, threshold: float) -> np.ndarray:
-    """Cluster labels 0.. (largest cluster first) cut at ``threshold`` (dlib distance)."""
+    """Cluster labels 0.. (largest cluster first) cut at ``threshold`` (dlib distance).
+
+    Above ``TWO_LEVEL_ABOVE`` faces the centroid tree is cut and faces join their centroid.
+    """
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
     if len(values) == 1:
         return np.zeros(1, dtype=np.int64)
     from scipy.cluster.hierarchy import fcluster
 
-    raw = fcluster(identity_linkage(values), t=threshold, criterion="distance")
+    if len(values) <= TWO_LEVEL_ABOVE:
+        raw = fcluster(identity_linkage(values), t=threshold, criterion="distance")
+    else:
+        tree, labels, _ = _two_level(values)
+        per_centroid = (fcluster(tree, t=threshold, criterion="distance") if len(tree)
+                        else np.ones(1, dtype=np.int64))
+        raw = per_centroid[labels]
     labels, counts = np.unique(raw, return_counts=True)
     rank = {lab: i for i, lab in enumerate(labels[np.argsort(-counts, kind="stable")])}
     return np.asarray([rank[r] for r in raw], dtype=np.int64)
