@@ -210,6 +210,22 @@ def test_yaw_orders_a_head_turn(faces: dict[str, Path], tmp_path: Path) -> None:
     assert order == sorted(order)
 
 
+def test_yaw_follows_real_head_turns(faces: dict[str, Path]) -> None:
+    """On real footage, solvePnP yaw tracks a plain geometric cue of the turn: how far the
+    nose tip sits from the midpoint of the eye corners, in inter-ocular units."""
+    yaws, cues = [], []
+    for path in list_faces(faces["a"]) + list_faces(faces["b"]):
+        lm = np.asarray(read_metadata(path)["landmarks"], dtype=np.float64)
+        iod = np.linalg.norm(lm[45] - lm[36])
+        cues.append((lm[30, 0] - (lm[36, 0] + lm[45, 0]) / 2) / iod)
+        yaws.append(head_pose(lm)[0])
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    spearman = np.corrcoef(rank(yaws), rank(cues))[0, 1]
+    assert len(yaws) >= 60
+    assert spearman > 0.8, spearman
+    assert np.ptp(yaws) > 10  # the clips do turn: a real range of yaw, not noise
+
+
 def test_undo_restores_every_name(faces: dict[str, Path], tmp_path: Path) -> None:
     folder = tmp_path / "undo"
     _copy_faces(faces["b"], folder, limit=15)
