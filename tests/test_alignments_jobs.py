@@ -120,14 +120,14 @@ def test_extract_every_n_size(work, data_dir, capsys):
                 for f in _frames(db) if f.index % 5 == 0 for face in f.faces}
     assert 3 <= len(expected) < len(_rows(db))
     assert main(["alignments", "extract", str(db), str(data_dir / "video" / "woman_b.mp4"),
-                 str(out), "--every-n", "5", "--size", "64"]) == 0
+                 str(out), "--every-n", "5", "--size", "128"]) == 0
     assert f"wrote {len(expected)} faces" in capsys.readouterr().out
     written = {p.name for p in out.glob("*.png")}
     assert written == expected
     for name in written:
-        assert read_image(out / name).shape == (64, 64, 3)
+        assert read_image(out / name).shape == (128, 128, 3)
         meta = read_metadata(out / name)
-        assert meta["size"] == 64 and meta["frame_index"] % 5 == 0
+        assert meta["size"] == 128 and meta["frame_index"] % 5 == 0
         assert set(meta) >= {"source", "frame", "frame_index", "face_index", "box", "landmarks",
                              "warp_matrix", "coverage", "alignments"}
     # --large at a size bigger than any face writes nothing.
