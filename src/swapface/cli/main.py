@@ -22,6 +22,7 @@ COMMANDS = {
     "alignments": "inspect and convert alignments stores",
     "train": "train a face-swap model on two face folders",
     "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
+    "convert": "swap faces in a video or image folder with a trained model",
 }
 
 

@@ -1,0 +1,72 @@
+"""Options of ``swapface convert`` — the single source for the CLI and config files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from swapface.convert.color import COLOR_METHODS
+from swapface.convert.masks import MASKS
+from swapface.convert.sharpen import SHARPEN_METHODS
+from swapface.core.config import option
+from swapface.core.errors import ConfigError
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_ranges(texts: list[str]) -> list[tuple[int, int]]:
+    """``["10-50", "90"]`` → ``[(10, 50), (90, 90)]`` (inclusive frame indices)."""
+    ranges = []
+    for text in texts:
+        match = _RANGE.match(str(text))
+        if not match:
+            raise ConfigError(f"bad frame range {text!r}; use START-END or N")
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi < lo:
+            raise ConfigError(f"bad frame range {text!r}: end before start")
+        ranges.append((lo, hi))
+    return ranges
+
+
+@dataclass
+class ConvertConfig:
+    input: Path = option(help="video file or folder of images", positional=True)
+    model_dir: Path = option(help="trained model folder", flags=["-m", "--model-dir"])
+    output: Path = option(help="output video (.mp4/.mkv/.mov) or folder of PNG frames",
+                          flags=["-o", "--output"])
+    alignments: Path | None = option(
+        None, help="alignments store (default: <input>_alignments.db next to the input)"
+    )
+    swap_model: bool = option(False, help="swap the other way: B → A")
+    mask_type: str = option("extended", help="blend mask", choices=sorted(MASKS.names()))
+    erosion: int = option(0, help="erode (negative: dilate) the mask by N model-output pixels")
+    blur_size: int = option(4, help="feather the mask edge by N model-output pixels")
+    mask_threshold: float = option(0.0, help="zero mask values below this (0-1)")
+    color: str = option("avg-color", help="colour matching", choices=sorted(COLOR_METHODS.names()))
+    sharpen: str = option("none", help="sharpening", choices=sorted(SHARPEN_METHODS.names()))
+    frame_ranges: list[str] = option([], help="swap only these frames, e.g. 10-50 90-100")
+    discard_frames: bool = option(False, help="with --frame-ranges: drop frames outside the ranges")
+    crf: int = option(18, help="H.264 quality (lower is better)")
+    preset: str = option("medium", help="H.264 encoder preset")
+    overwrite: bool = option(False, help="replace an existing output")
+    batch_size: int = option(8, help="faces per model batch")
+    coverage: float = option(0.625, help="fraction of the aligned face the model sees (as trained)")
+    cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError("--batch-size must be at least 1")
+        if not 0.0 < self.coverage <= 1.0:
+            raise ConfigError("--coverage must be in (0, 1]")
+        if not 0.0 <= self.mask_threshold <= 1.0:
+            raise ConfigError("--mask-threshold must be in [0, 1]")
+        if self.blur_size < 0:
+            raise ConfigError("--blur-size must be >= 0")
+        self.ranges = parse_ranges(self.frame_ranges)
+        if self.discard_frames and not self.ranges:
+            raise ConfigError("--discard-frames needs --frame-ranges")
+
+    def in_ranges(self, index: int) -> bool:
+        return not self.ranges or any(lo <= index <= hi for lo, hi in self.ranges)

@@ -1,0 +1,206 @@
+"""swapface convert end to end: a tiny model, a short clip and its own alignments store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from swapface.align.store import AlignmentsStore
+from swapface.cli.main import main
+from swapface.convert.blend import roi_of
+from swapface.convert.config import ConvertConfig, parse_ranges
+from swapface.convert.pipeline import crop, model_matrix, run_convert
+from swapface.core.errors import ConfigError, InputError
+from swapface.core.images import read_image, read_metadata
+from swapface.media.video import iter_video, probe_video
+from swapface.media.video_writer import VideoWriter
+from swapface.train.checkpoint import read_architecture
+from swapface.train.config import TrainConfig
+from swapface.train.trainer import Trainer
+from tests.extract_helpers import extract
+
+CLIP_FRAMES = 30
+COVERAGE = 0.625
+
+
+@pytest.fixture(scope="module")
+def setup(data_dir, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("convert")
+    video = data_dir / "video"
+    extract(video / "woman_a.mp4", root / "A", every_n=40, size=128)
+    extract(video / "woman_b.mp4", root / "B", every_n=20, size=128)
+    model_dir = root / "model"
+    Trainer(TrainConfig(faces_a=root / "A" / "faces", faces_b=root / "B" / "faces",
+                        model_dir=model_dir, model="lightweight", batch_size=4, iterations=3,
+                        model_option=["learn_mask=true"])).run(False)
+    clip = root / "clip.mp4"
+    with VideoWriter(clip, probe_video(video / "woman_b.mp4").fps,
+                     audio_from=video / "woman_b.mp4", crf=12, preset="ultrafast") as writer:
+        for index, _, image in iter_video(video / "woman_b.mp4"):
+            if index >= CLIP_FRAMES:
+                break
+            writer.write(image)
+    _, frames = extract(clip, root / "clip", every_n=1, size=128)
+    store = root / "clip" / "alignments.db"
+    inputs = [image for _, _, image in iter_video(clip)]
+    records = {f.index: f for f in frames}
+    assert len(inputs) == CLIP_FRAMES and records[10].faces
+    return {"root": root, "model": model_dir, "clip": clip, "store": store, "inputs": inputs,
+            "records": records}
+
+
+def _cfg(setup, output: Path, **kw) -> ConvertConfig:
+    return ConvertConfig(input=setup["clip"], model_dir=setup["model"], output=output,
+                         alignments=setup["store"], **kw)
+
+
+def _frames(folder: Path) -> dict[int, np.ndarray]:
+    return {int(p.stem.rsplit("_", 1)[1]): read_image(p) for p in sorted(folder.glob("*.png"))}
+
+
+def _face_roi(setup, index: int, shape, margin: int = 2) -> np.ndarray:
+    """Boolean frame mask of the boxes that the model windows of frame ``index`` cover."""
+    out = np.zeros(shape[:2], bool)
+    size = read_architecture(setup["model"])["output_size"]
+    for face in setup["records"][index].faces:
+        box = roi_of(model_matrix(face, COVERAGE, size), size, shape)
+        assert box is not None
+        x0, y0, x1, y1 = box
+        out[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin] = True
+    return out
+
+
+def test_parse_ranges():
+    assert parse_ranges(["10-50", "7"]) == [(10, 50), (7, 7)]
+    with pytest.raises(ConfigError):
+        parse_ranges(["9-3"])
+    with pytest.raises(ConfigError):
+        ConvertConfig(input=Path("x"), model_dir=Path("m"), output=Path("o"), discard_frames=True)
+
+
+def test_video_output(setup, tmp_path):
+    out = tmp_path / "swapped.mp4"
+    code = main(["convert", str(setup["clip"]), "-m", str(setup["model"]), "-o", str(out),
+                 "--alignments", str(setup["store"]), "--preset", "ultrafast", "-q"])
+    assert code == 0
+    info, src = probe_video(out), probe_video(setup["clip"])
+    assert info.fps == src.fps
+    assert sum(1 for _ in iter_video(out)) == CLIP_FRAMES
+    assert info.has_audio
+    with av.open(str(out)) as container:
+        tags = {k.lower(): v for k, v in container.metadata.items()}
+    assert "synthetic media" in tags.get("comment", "")
+    # Existing output refused without --overwrite, replaced with it.
+    with pytest.raises(ConfigError, match="overwrite"):
+        run_convert(_cfg(setup, out, preset="ultrafast"), show_progress=False)
+    run_convert(_cfg(setup, out, preset="ultrafast", overwrite=True, frame_ranges=["0-1"]),
+                show_progress=False)
+
+
+def test_frame_ranges_png(setup, tmp_path):
+    out = tmp_path / "frames"
+    summary = run_convert(_cfg(setup, out, frame_ranges=["5-12"]), show_progress=False)
+    frames = _frames(out)
+    assert sorted(frames) == list(range(CLIP_FRAMES))
+    assert summary.frames_out == CLIP_FRAMES and summary.frames_swapped == 8
+    meta = read_metadata(next(out.glob("*.png")))
+    assert meta and meta["synthetic"] is True and meta["generator"] == "swapface"
+    for index, image in frames.items():
+        original = setup["inputs"][index]
+        if 5 <= index <= 12:
+            roi = _face_roi(setup, index, image.shape)
+            changed = np.any(image != original, axis=2)
+            assert changed[roi].mean() > 0.05
+            assert not changed[~roi].any()
+        else:
+            assert np.array_equal(image, original)
+
+
+def test_discard_frames(setup, tmp_path):
+    out = tmp_path / "frames"
+    summary = run_convert(_cfg(setup, out, frame_ranges=["3-5", "20"], discard_frames=True),
+                          show_progress=False)
+    assert sorted(_frames(out)) == [3, 4, 5, 20]
+    assert summary.frames_in == CLIP_FRAMES and summary.frames_out == 4
+
+
+def test_missing_store(setup, tmp_path):
+    with pytest.raises(InputError, match="alignments"):
+        run_convert(ConvertConfig(input=setup["clip"], model_dir=setup["model"],
+                                  output=tmp_path / "o"), show_progress=False)
+    with AlignmentsStore(tmp_path / "bad.db") as store:
+        store.set_meta("source_frames", 999)
+    with pytest.raises(InputError, match="999"):
+        run_convert(ConvertConfig(
+            input=setup["clip"], model_dir=setup["model"], output=tmp_path / "o2",
+            alignments=tmp_path / "bad.db"), show_progress=False)
+
+
+def _lab_gap(image: np.ndarray, original: np.ndarray, region: np.ndarray) -> float:
+    a = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[region].astype(np.float64).mean(axis=0)
+    b = cv2.cvtColor(original, cv2.COLOR_BGR2LAB)[region].astype(np.float64).mean(axis=0)
+    return float(np.linalg.norm(a - b))
+
+
+@pytest.mark.parametrize("option", [("mask_type", m) for m in
+                                    ("rect", "facehull", "facehullandrect", "components",
+                                     "extended", "predicted")]
+                         + [("color", c) for c in ("none", "avg-color", "match-hist",
+                                                   "color-transfer", "seamless-clone")])
+def test_masks_and_colours_stay_in_roi(setup, tmp_path, option):
+    index = 10
+    out = tmp_path / "f"
+    run_convert(_cfg(setup, out, frame_ranges=[str(index)], discard_frames=True,
+                     **{option[0]: option[1]}), show_progress=False)
+    image = _frames(out)[index]
+    original = setup["inputs"][index]
+    changed = np.any(image != original, axis=2)
+    roi = _face_roi(setup, index, image.shape)
+    assert changed.any() and not changed[~roi].any()
+
+
+def test_colour_matching_reduces_lab_gap(setup, tmp_path):
+    index = 10
+    original = setup["inputs"][index]
+    region = np.zeros(original.shape[:2], np.uint8)
+    for face in setup["records"][index].faces:
+        hull = cv2.convexHull(np.round(face.landmarks).astype(np.int32))
+        cv2.fillConvexPoly(region, hull, 1)
+    region = region.astype(bool)
+    gaps = {}
+    for method in ("none", "avg-color", "color-transfer"):
+        out = tmp_path / method
+        run_convert(_cfg(setup, out, frame_ranges=[str(index)], discard_frames=True,
+                         mask_type="facehull", color=method), show_progress=False)
+        gaps[method] = _lab_gap(_frames(out)[index], original, region)
+    assert gaps["avg-color"] < gaps["none"]
+    assert gaps["color-transfer"] < gaps["none"]
+
+
+def test_model_crop_matches_training_crop(setup):
+    """One warp from the frame equals the trainer's view: the stored face's centred window."""
+    size = read_architecture(setup["model"])["input_size"]
+    faces_dir = setup["root"] / "clip" / "faces"
+    for index in (0, 10, 20):
+        face = setup["records"][index].faces[0]
+        stored = read_image(next(faces_dir.glob(f"clip_{index:06d}_0.*")))
+        lo, hi = round(face.size * (1 - COVERAGE) / 2), round(face.size * (1 + COVERAGE) / 2)
+        expected = cv2.resize(stored[lo:hi, lo:hi], (size, size), interpolation=cv2.INTER_AREA)
+        got = crop(setup["inputs"][index], model_matrix(face, COVERAGE, size), size)
+        assert np.abs(got.astype(np.int16) - expected).mean() < 3.0
+
+
+def test_overwrite_frame_folder(setup, tmp_path):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    (out / "stale_000099.png").write_bytes(b"")
+    with pytest.raises(ConfigError, match="overwrite"):
+        run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True), show_progress=False)
+    run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True, overwrite=True),
+                show_progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["clip_000001.png", "keep.txt"]
