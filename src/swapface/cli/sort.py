@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from swapface.core.config import add_arguments, build_config, load_config_file
+from swapface.cli.common import add_config_options, configs_from_args
 
 HELP = "sort/group extracted faces by sharpness, pose, colour, identity, ... (undoable)"
 
@@ -28,9 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", nargs="?", type=Path, metavar="INPUT_DIR",
                         help="folder of extracted faces")
-    add_arguments(parser, SortConfig)
-    parser.add_argument("--config", type=Path, help="TOML/JSON file with a [sort] table")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_options(parser, [("sort", SortConfig)])
     parser.set_defaults(func=run)
 
 
@@ -38,9 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from swapface.curate.config import SortConfig
     from swapface.curate.sort import sort_faces, undo_sort
 
-    values = vars(args)
-    file_values = load_config_file(args.config, "sort") if args.config else {}
-    cfg = build_config(SortConfig, values, file_values)
+    (cfg,) = configs_from_args(args, [("sort", SortConfig)])
     summary = undo_sort(cfg.undo) if cfg.undo else sort_faces(cfg, show_progress=not args.quiet)
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

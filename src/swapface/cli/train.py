@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from swapface.core.config import add_arguments, build_config, load_config_file
+from swapface.cli.common import add_config_options, configs_from_args
 
 
 def _sections() -> list[tuple[str, type]]:
@@ -26,22 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a shared-encoder / two-decoder model on faces written by extract. "
         "Resumes from MODEL_DIR; Ctrl-C finishes the step and saves.",
     )
-    for name, cls in _sections():
-        group = parser.add_argument_group(f"{name} options")
-        add_arguments(group, cls)  # type: ignore[arg-type]
-    parser.add_argument("--config", type=Path, help="TOML/JSON file with [train], [loss], [augment], [gan]")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_options(parser, _sections())
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from swapface.train.trainer import Trainer
 
-    values = vars(args)
-    configs = [
-        build_config(cls, values, load_config_file(args.config, name) if args.config else {})
-        for name, cls in _sections()
-    ]
-    summary = Trainer(*configs).run(show_progress=not args.quiet)
+    summary = Trainer(*configs_from_args(args, _sections())).run(show_progress=not args.quiet)
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0
