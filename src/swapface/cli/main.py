@@ -23,6 +23,7 @@ COMMANDS = {
     "train": "train a face-swap model on two face folders",
     "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
     "convert": "swap faces in a video or image folder with a trained model",
+    "run": "extract both videos, train and convert in one resumable project",
 }
 
 

@@ -1,0 +1,1 @@
+"""One-command projects: extract both videos, train, convert — resumable stage by stage."""

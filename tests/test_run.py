@@ -1,0 +1,135 @@
+"""``swapface run``: one resumable project from two videos to a swapped output."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from swapface.cli.main import main
+from swapface.media.video import iter_video, probe_video
+from swapface.media.video_writer import VideoWriter
+from swapface.project import run as project_run
+from swapface.project.run import RunConfig
+from swapface.train.trainer import TrainSummary
+
+FRAMES = 40
+
+
+def _clip(source: Path, target: Path) -> Path:
+    with VideoWriter(target, probe_video(source).fps, audio_from=source, crf=12,
+                     preset="ultrafast") as writer:
+        for index, _, image in iter_video(source):
+            if index >= FRAMES:
+                break
+            writer.write(image)
+    return target
+
+
+@pytest.fixture(scope="module")
+def clips(data_dir, tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("clips")
+    return (_clip(data_dir / "video" / "woman_a.mp4", root / "a.mp4"),
+            _clip(data_dir / "video" / "woman_b.mp4", root / "b.mp4"))
+
+
+def _fail(*_a, **_k):
+    raise AssertionError("this stage must not run again")
+
+
+def _has_audio(path: Path) -> bool:
+    import av
+
+    with av.open(str(path)) as container:
+        return bool(container.streams.audio)
+
+
+def test_defaults_and_validation(tmp_path):
+    cfg = RunConfig(a_video=Path("a.mp4"), b_video=Path("b.mp4"), output=tmp_path / "out.mp4")
+    assert cfg.project_dir == tmp_path / "out_project"
+    assert (cfg.model, cfg.minutes, cfg.iterations, cfg.every_n_b) == ("lightweight", 5.0, 20_000, 1)
+    assert main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"), "--every-n-b", "0"]) == 2
+    assert main(["run", str(tmp_path / "missing.mp4"), str(tmp_path / "missing.mp4"),
+                 "-o", str(tmp_path / "o.mp4")]) == 2
+
+
+def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
+    a, b = clips
+    out = tmp_path / "out.mp4"
+    args = ["run", str(a), str(b), "-o", str(out), "--iterations", "4", "--batch-size", "4", "-q"]
+    project_file = tmp_path / "out_project" / "project.json"
+
+    # an existing output is refused before any work
+    out.write_bytes(b"old")
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert not project_file.exists()
+    out.unlink()
+
+    # Ctrl-C during training: the trainer saves and reports the signal; train is not done
+    budgets = []
+
+    class StoppedTrainer:
+        def __init__(self, cfg):
+            budgets.append(cfg.minutes)
+            self.cfg = cfg
+
+        def run(self, show_progress=True):
+            time.sleep(0.6)
+            return TrainSummary(str(self.cfg.model_dir), 0, 2, 0.6, 1.0, {}, "SIGINT")
+
+    monkeypatch.setattr(project_run, "Trainer", StoppedTrainer)
+    assert main(args) == 130
+    data = json.loads(project_file.read_text())
+    assert data["stages"]["extract_b"]["done"] and not data["stages"]["train"]["done"]
+    assert data["train_seconds"] >= 0.6
+    monkeypatch.undo()
+
+    # Ctrl-C during convert: extract and train stay done, convert does not; training
+    # resumed with what was left of the time budget
+    real_trainer = project_run.Trainer
+
+    def recording_trainer(cfg):
+        budgets.append(cfg.minutes)
+        return real_trainer(cfg)
+
+    monkeypatch.setattr(project_run, "Trainer", recording_trainer)
+    monkeypatch.setattr(project_run, "run_extract", _fail)
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(project_run, "run_convert", interrupted)
+    assert main(args) == 130
+    data = json.loads(project_file.read_text())
+    stages = {name: s["done"] for name, s in data["stages"].items()}
+    assert stages == {"extract_a": True, "extract_b": True, "train": True, "convert": False}
+    assert data["train_seconds"] > 0
+    assert data["stages"]["train"]["iteration"] == 4
+    assert not out.exists()
+    assert budgets[0] == 5.0 and budgets[1] < 5.0 - 0.6 / 60
+    monkeypatch.undo()
+
+    # the re-run only converts
+    monkeypatch.setattr(project_run, "run_extract", _fail)
+    monkeypatch.setattr(project_run, "Trainer", _fail)
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "extract_a: already done" in err and "train: already done" in err
+    assert sum(1 for _ in iter_video(out)) == FRAMES
+    assert _has_audio(out)
+    data = json.loads(project_file.read_text())
+    assert all(s["done"] for s in data["stages"].values())
+
+    # a finished project re-run is a quick no-op, even though OUT exists
+    monkeypatch.setattr(project_run, "run_convert", _fail)
+    start = time.perf_counter()
+    assert main(args) == 0
+    assert time.perf_counter() - start < 10
+    assert "convert: already done" in capsys.readouterr().err
+
+    # the project belongs to these inputs: swapped videos are refused
+    swapped = ["run", str(b), str(a), "-o", str(out), "--project", str(project_file.parent)]
+    assert main(swapped) == 2
+    assert "other input videos" in capsys.readouterr().err
