@@ -10,6 +10,7 @@ without faces, or outside ``--frame-ranges``, pass through byte for byte.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -181,15 +182,27 @@ class _Pending:
     outputs: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
 
 
+@functools.cache
+def window_taper(size: int, blur: int) -> np.ndarray:
+    """1 inside the model's window, falling smoothly to 0 at its border.
+
+    The model only sees (and produces) the coverage window; a mask that reaches past it
+    (``extended`` at the forehead) would otherwise end in a hard straight seam there.
+    """
+    width = max(2, blur, size // 16)
+    return refine_mask(np.ones((size, size), np.float32), erosion=width, blur=width)
+
+
 def _swap_frame(cfg: ConvertConfig, item: _Pending, out_size: int, sharpen: Any) -> np.ndarray:
     image = item.frame.image
+    taper = window_taper(out_size, cfg.blur_size)
     for face, (new_face, predicted) in zip(item.faces, item.outputs, strict=True):
         m_out = model_matrix(face, cfg.coverage, out_size)
         old_face = crop(image, m_out, out_size)
         mask = model_mask(cfg.mask_type, face, cfg.coverage, out_size, predicted)
         new_face = adjust_color(cfg.color, new_face, old_face, mask)
         new_face = sharpen(new_face)
-        mask = refine_mask(mask, cfg.erosion, cfg.blur_size, cfg.mask_threshold)
+        mask = refine_mask(mask, cfg.erosion, cfg.blur_size, cfg.mask_threshold) * taper
         image = paste_face(image, new_face, mask, m_out)
     return image
 
