@@ -36,6 +36,23 @@ def _copy_faces(src: Path, dst: Path, limit: int | None = None) -> list[Path]:
     return out
 
 
+def _assert_two_pure_groups(folder: Path, total: int) -> None:
+    """The two biggest group folders are ≥ 95 % one woman each, one per woman, and together
+    hold ≥ 90 % of the faces (stray singletons are allowed)."""
+    groups = sorted((d for d in folder.iterdir() if d.is_dir() and d.name != "masks"),
+                    key=lambda d: -len(list_faces(d)))
+    assert len(groups) >= 2
+    majorities = []
+    for group in groups[:2]:
+        names = [_orig(p.name) for p in list_faces(group)]
+        a = sum(n.startswith("woman_a_") for n in names)
+        b = sum(n.startswith("woman_b_") for n in names)
+        assert max(a, b) / len(names) >= 0.95, (group.name, a, b)
+        majorities.append("a" if a > b else "b")
+    assert sorted(majorities) == ["a", "b"]
+    assert sum(len(list_faces(g)) for g in groups[:2]) >= 0.9 * total
+
+
 def _names(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")
             if p.is_file() and not p.name.startswith(("sort_log_", "."))}
@@ -53,19 +70,7 @@ def test_identity_groups_two_people(faces: dict[str, Path], tmp_path: Path) -> N
     summary = sort_faces(SortConfig(input=folder, group_by="identity", threshold=0.6))
     assert summary.faces == total
     assert summary.identity_from_store == len(list_faces(faces["b"]))  # woman_b: from its store
-    groups = sorted((d for d in folder.iterdir() if d.is_dir() and d.name != "masks"),
-                    key=lambda d: -len(list_faces(d)))
-    assert len(groups) >= 2
-    majorities = []
-    for group in groups[:2]:
-        names = [_orig(p.name) for p in list_faces(group)]
-        a = sum(n.startswith("woman_a_") for n in names)
-        b = sum(n.startswith("woman_b_") for n in names)
-        assert max(a, b) / len(names) >= 0.95, (group.name, a, b)
-        majorities.append("a" if a > b else "b")
-    assert sorted(majorities) == ["a", "b"]
-    # the two big groups hold (almost) everyone; stray singletons are allowed
-    assert sum(len(list_faces(g)) for g in groups[:2]) >= 0.9 * total
+    _assert_two_pure_groups(folder, total)
     # re-sort reads descriptors from the cache (names are keyed after the in-place move)
     cache = np.load(folder / CACHE_NAME, allow_pickle=False)
     assert "identity.values" in cache.files and cache["identity.values"].shape[1] == 128
@@ -90,17 +95,7 @@ def test_identity_two_level_splits_two_people(faces: dict[str, Path], tmp_path: 
     assert calls, "the two-level path was not taken"
     assert summary.faces == total and sorted(summary.order) == sorted(
         p.name for p in list(faces["a"].glob("*.png")) + list(faces["b"].glob("*.png")))
-    groups = sorted((d for d in folder.iterdir() if d.is_dir() and d.name != "masks"),
-                    key=lambda d: -len(list_faces(d)))
-    majorities = []
-    for group in groups[:2]:
-        names = [_orig(p.name) for p in list_faces(group)]
-        a = sum(n.startswith("woman_a_") for n in names)
-        b = sum(n.startswith("woman_b_") for n in names)
-        assert max(a, b) / len(names) >= 0.95, (group.name, a, b)
-        majorities.append("a" if a > b else "b")
-    assert sorted(majorities) == ["a", "b"]
-    assert sum(len(list_faces(g)) for g in groups[:2]) >= 0.9 * total
+    _assert_two_pure_groups(folder, total)
     # the order keeps each person together: few a↔b switches along the sorted list
     people = [n.startswith("woman_a_") for n in summary.order]
     assert np.count_nonzero(np.diff(np.asarray(people, dtype=np.int64))) <= 0.1 * total
