@@ -131,3 +131,33 @@ def test_sigkill_then_skip_existing_equals_a_clean_run(data_dir, tmp_path):
     assert resumed[3] == fresh[3]
     on_disk = {p.name for p in (crash / "faces").glob("*.png")}
     assert on_disk == resumed[3]
+
+
+def test_read_only_input_outputs_go_to_cwd_where_later_stages_find_them(data_dir, tmp_path,
+                                                                         monkeypatch):
+    from swapface.align.store import default_store_path
+    from swapface.extract.config import ExtractConfig
+    from swapface.extract.run import run_extract
+
+    shelf = tmp_path / "read only"
+    shelf.mkdir()
+    clip = shelf / "clip.mp4"
+    clip.symlink_to(data_dir / "video" / "woman_b.mp4")
+    shelf.chmod(0o555)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    try:
+        summary = run_extract(ExtractConfig(input=clip, every_n=100), show_progress=False)
+    finally:
+        shelf.chmod(0o755)
+    assert summary.faces_written == 4
+    assert sorted(p.name for p in shelf.iterdir()) == ["clip.mp4"]  # nothing written beside it
+    assert (work / "clip_alignments.db").is_file()
+    assert len(list((work / "clip" / "face_images").glob("*.png"))) == 4
+    # convert and the alignments jobs look the store up with the same rule
+    shelf.chmod(0o555)
+    try:
+        assert default_store_path(clip, True).resolve() == (work / "clip_alignments.db").resolve()
+    finally:
+        shelf.chmod(0o755)

@@ -20,6 +20,7 @@ import numpy as np
 from swapface.align.masks import StoredMask
 from swapface.align.records import FaceRecord, FrameRecord
 from swapface.core.errors import InputError
+from swapface.core.fileio import is_writable_dir
 
 SCHEMA_VERSION = 1
 
@@ -62,6 +63,20 @@ _MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+
+def default_store_path(input_root: Path, is_video: bool) -> Path:
+    """Where extract puts a store by default and later stages look for it.
+
+    ``input_root`` is the video file or the frames folder. Next to a video it is
+    ``<stem>_alignments.db``, inside a frames folder ``alignments.db``; when that place is
+    read-only (a shared dataset) the same name under the working directory.
+    """
+    base = input_root.with_suffix("") if is_video else input_root
+    store = base.parent / f"{base.name}_alignments.db" if is_video else base / "alignments.db"
+    if is_writable_dir(store.parent):
+        return store
+    return Path.cwd() / store.name if is_video else Path.cwd() / base.name / "alignments.db"
 
 
 def _f32(blob: bytes | None, shape: tuple[int, ...]) -> np.ndarray | None:

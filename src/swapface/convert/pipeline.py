@@ -23,7 +23,7 @@ import numpy as np
 
 from swapface import __version__
 from swapface.align.records import FaceRecord, FrameRecord
-from swapface.align.store import AlignmentsStore
+from swapface.align.store import AlignmentsStore, default_store_path
 from swapface.convert.blend import paste_face
 from swapface.convert.color import adjust_color
 from swapface.convert.config import ConvertConfig
@@ -136,13 +136,6 @@ class Swapper:
 
 
 # ------------------------------------------------------------------ paths and writers
-def default_store(source: FrameSource, given: Path) -> Path:
-    if source.is_video:
-        base = given.with_suffix("")
-        return base.parent / f"{base.name}_alignments.db"
-    return source.path / "alignments.db"
-
-
 def _is_video_output(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
@@ -209,7 +202,8 @@ def _swap_frame(cfg: ConvertConfig, item: _Pending, out_size: int, sharpen: Any)
 
 def run_convert(cfg: ConvertConfig, show_progress: bool = True) -> ConvertSummary:
     source = open_source(cfg.input)
-    store_path = cfg.alignments if cfg.alignments is not None else default_store(source, cfg.input)
+    store_path = cfg.alignments if cfg.alignments is not None else default_store_path(
+        cfg.input if source.is_video else source.path, source.is_video)
     if not store_path.is_file():
         raise InputError(f"no alignments store at {store_path}; run extract first or pass --alignments")
     _check_output(cfg)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from swapface import __version__
-from swapface.align.store import AlignmentsStore
+from swapface.align.store import AlignmentsStore, default_store_path
 from swapface.core.config import to_dict
 from swapface.core.errors import InputError
 from swapface.core.fileio import is_writable_dir
@@ -86,14 +86,11 @@ def resolve_outputs(cfg: ExtractConfig, source: FrameSource) -> tuple[Path, Path
     """(face folder, alignments store). Falls back to the working directory when the
     input lives somewhere read-only (a shared dataset, a mounted card)."""
     base = _input_base(source, cfg.input)
-    store = base.parent / f"{base.name}_alignments.db" if source.is_video else base / "alignments.db"
+    store = default_store_path(cfg.input if source.is_video else source.path, source.is_video)
     export = Path(cfg.export_path.replace("$path", str(base)))
-    readonly = not is_writable_dir(store.parent)
-    if readonly:
-        local = Path.cwd() / base.name
-        store = (Path.cwd() / store.name) if source.is_video else local / "alignments.db"
-        if cfg.export_path == DEFAULT_EXPORT:
-            export = local / "face_images"
+    readonly = not is_writable_dir(base.parent if source.is_video else base)
+    if readonly and cfg.export_path == DEFAULT_EXPORT:
+        export = Path.cwd() / base.name / "face_images"
     if cfg.alignments is not None:
         store = cfg.alignments
     if readonly and (cfg.alignments is None or cfg.export_path == DEFAULT_EXPORT):
