@@ -78,8 +78,6 @@ class FaceFinder:
         self.rotate = rotate or []
         self._tracks: list[tuple[float, float, float, float]] = []
         self._since_full = 0
-        self.full_detections = 0  # counters for benchmarks and logs
-        self.tracked_frames = 0
 
     def reset(self) -> None:
         """Forget tracks (call at a cut, a seek, or a gap between frames)."""
@@ -114,7 +112,6 @@ class FaceFinder:
 
         Only meaningful without tracking, where frames do not depend on each other.
         """
-        self.full_detections += len(images)
         scales = []
         batch = []
         for image in images:
@@ -144,7 +141,6 @@ class FaceFinder:
             dets = self._detect_full(image)
             self._since_full = 0
         else:
-            self.tracked_frames += 1
             self._since_full += 1
         return dedupe(dets)
 

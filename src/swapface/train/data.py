@@ -128,9 +128,6 @@ class FaceSet:
             self._cache[index] = data
         return data
 
-    def landmarks(self, index: int) -> np.ndarray | None:
-        return self.items[index].landmarks
-
     def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """(count, size, size, 6) random faces (with replacement across epochs)."""
         out = []
