@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -13,7 +15,8 @@ from swapface.align.store import AlignmentsStore
 from swapface.cli.main import main
 from swapface.convert.blend import roi_of
 from swapface.convert.config import ConvertConfig, parse_ranges
-from swapface.convert.pipeline import crop, model_matrix, run_convert
+from swapface.convert.pipeline import run_convert
+from swapface.convert.swapper import crop, model_matrix
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import read_image, read_metadata
 from swapface.media.video import iter_video, probe_video
@@ -128,16 +131,35 @@ def test_discard_frames(setup, tmp_path):
     assert summary.frames_in == CLIP_FRAMES and summary.frames_out == 4
 
 
-def test_missing_store(setup, tmp_path):
-    with pytest.raises(InputError, match="alignments"):
-        run_convert(ConvertConfig(input=setup["clip"], model_dir=setup["model"],
-                                  output=tmp_path / "o"), show_progress=False)
+def test_missing_store_is_extracted_on_the_fly(setup, tmp_path):
+    clip = tmp_path / "my clip.mp4"  # a space in the path on purpose
+    shutil.copy(setup["clip"], clip)
+    summary = run_convert(ConvertConfig(input=clip, model_dir=setup["model"], output=tmp_path / "o"),
+                          show_progress=False)
+    store = tmp_path / "my clip_alignments.db"
+    assert store.is_file()
+    with AlignmentsStore(store, readonly=True) as s:
+        assert s.count_frames() == CLIP_FRAMES
+    assert summary.frames_swapped == CLIP_FRAMES and summary.frames_out == CLIP_FRAMES
+
+
+def test_store_from_another_video_is_refused(setup, tmp_path):
     with AlignmentsStore(tmp_path / "bad.db") as store:
         store.set_meta("source_frames", 999)
     with pytest.raises(InputError, match="999"):
         run_convert(ConvertConfig(
             input=setup["clip"], model_dir=setup["model"], output=tmp_path / "o2",
             alignments=tmp_path / "bad.db"), show_progress=False)
+    # Same frame count, other frame size: caught at the first frame, nothing left behind.
+    with AlignmentsStore(tmp_path / "other.db") as store:
+        store.set_meta("source_frames", CLIP_FRAMES)
+        record = setup["records"][10]
+        store.put_frame(replace(record, width=record.width * 2, height=record.height * 2))
+    out = tmp_path / "o3.mp4"
+    with pytest.raises(InputError, match="another video"):
+        run_convert(ConvertConfig(input=setup["clip"], model_dir=setup["model"], output=out,
+                                  alignments=tmp_path / "other.db"), show_progress=False)
+    assert not out.exists() and not list(tmp_path.glob("o3*"))
 
 
 def _lab_gap(image: np.ndarray, original: np.ndarray, region: np.ndarray) -> float:

@@ -34,7 +34,7 @@ def parse_ranges(texts: list[str]) -> list[tuple[int, int]]:
 class ConvertConfig:
     input: Path = option(help="video file or folder of images", positional=True)
     model_dir: Path = option(help="trained model folder", flags=["-m", "--model-dir"])
-    output: Path = option(help="output video (.mp4/.mkv/.mov) or folder of PNG frames",
+    output: Path = option(help="output video (.mp4/.mkv/.mov), animated .gif, or folder of PNG frames",
                           flags=["-o", "--output"])
     alignments: Path | None = option(
         None, help="alignments store (default: <input>_alignments.db next to the input)"
@@ -48,22 +48,38 @@ class ConvertConfig:
     sharpen: str = option("none", help="sharpening", choices=sorted(SHARPEN_METHODS.names()))
     frame_ranges: list[str] = option([], help="swap only these frames, e.g. 10-50 90-100")
     discard_frames: bool = option(False, help="with --frame-ranges: drop frames outside the ranges")
+    input_aligned_dir: Path | None = option(
+        None, help="swap only the faces still present in this (cleaned) face folder"
+    )
+    filter: list[Path] = option([], help="reference image(s): swap only faces of these people")
+    nfilter: list[Path] = option([], help="reference image(s): never swap faces of these people")
+    ref_threshold: float = option(0.6, help="identity distance for --filter/--nfilter (dlib: 0.6)")
+    smooth: bool | None = option(
+        None, help="temporal smoothing of landmarks along face tracks (default: on for video)"
+    )
+    smooth_window: int = option(5, help="frames in the centred smoothing window (odd, ≥ 3)")
     crf: int = option(18, help="H.264 quality (lower is better)")
     preset: str = option("medium", help="H.264 encoder preset")
     overwrite: bool = option(False, help="replace an existing output")
     batch_size: int = option(8, help="faces per model batch")
-    coverage: float = option(0.625, help="fraction of the aligned face the model sees (as trained)")
+    coverage: float | None = option(
+        None, help="fraction of the aligned face the model sees (default: as the model was trained)"
+    )
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
-        if not 0.0 < self.coverage <= 1.0:
+        if self.coverage is not None and not 0.0 < self.coverage <= 1.0:
             raise ConfigError("--coverage must be in (0, 1]")
         if not 0.0 <= self.mask_threshold <= 1.0:
             raise ConfigError("--mask-threshold must be in [0, 1]")
         if self.blur_size < 0:
             raise ConfigError("--blur-size must be >= 0")
+        if self.smooth_window < 3 or self.smooth_window % 2 == 0:
+            raise ConfigError("--smooth-window must be an odd number ≥ 3")
+        if not 0.0 < self.ref_threshold < 2.0:
+            raise ConfigError("--ref-threshold must be in (0, 2)")
         self.ranges = parse_ranges(self.frame_ranges)
         if self.discard_frames and not self.ranges:
             raise ConfigError("--discard-frames needs --frame-ranges")

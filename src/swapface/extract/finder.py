@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from swapface.align.tracks import box_iou
 from swapface.align.transform import transform_points
 from swapface.extract.aligners.base import Aligner
 from swapface.extract.detectors.base import Detection, Detector
@@ -28,18 +29,10 @@ class FoundFace:
     rotation: int = 0  # angle the face was found at (0 = upright)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def dedupe(dets: list[Detection], iou: float = 0.5) -> list[Detection]:
     kept: list[Detection] = []
     for det in sorted(dets, key=lambda d: -d.score):
-        if all(_iou(det.box, k.box) < iou for k in kept):
+        if all(box_iou(det.box, k.box) < iou for k in kept):
             kept.append(det)
     return kept
 

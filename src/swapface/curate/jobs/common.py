@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +74,3 @@ def _scale(matrix: np.ndarray) -> float:
 def native_size(face: FaceRecord) -> float:
     """Frame pixels the aligned face spans: its width before any resize."""
     return face.size / _scale(face.matrix)
-
-
-def iou(a: Iterable[float], b: Iterable[float]) -> float:
-    a0, a1, a2, a3 = a
-    b0, b1, b2, b3 = b
-    iw = max(0.0, min(a2, b2) - max(a0, b0))
-    ih = max(0.0, min(a3, b3) - max(a1, b1))
-    inter = iw * ih
-    union = (a2 - a0) * (a3 - a1) + (b2 - b0) * (b3 - b1) - inter
-    return inter / union if union > 0 else 0.0

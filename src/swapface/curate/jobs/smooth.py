@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from swapface.align.masks import MASK_TYPES, build_mask
 from swapface.align.store import AlignmentsStore
+from swapface.align.tracks import SMOOTH_METHODS, TrackPoint, link_tracks, smooth_track
 from swapface.align.transform import alignment_matrix
 from swapface.core.errors import InputError
-from swapface.curate.jobs.common import backup_store, iou
-
-# ------------------------------------------------------------------------------ smooth
-SMOOTH_METHODS = ("savgol", "average")
+from swapface.curate.jobs.common import backup_store
 
 
 @dataclass
@@ -25,32 +22,6 @@ class SmoothSummary:
     tracks: int = 0
     mean_shift: float = 0.0  # mean landmark displacement, px
     max_shift: float = 0.0
-
-
-def smooth_track(t: np.ndarray, pts: np.ndarray, window: int, method: str) -> np.ndarray:
-    """Centred local fit over ``window`` samples: no lag.
-
-    ``savgol``: local quadratic (Savitzky–Golay, handles uneven frame steps); ``average``:
-    centred moving mean. ``pts`` is (n, k).
-    """
-    n, half = len(t), window // 2
-    out = np.empty_like(pts)
-    tt = t.astype(np.float64)
-    for i in range(n):
-        if method == "average":
-            # Shrink the window symmetrically at the ends so a moving face is not pulled inwards.
-            h = min(half, i, n - 1 - i)
-            out[i] = pts[i - h:i + h + 1].mean(axis=0)
-            continue
-        # Near the ends the full window is shifted inside the track (scipy's mode="interp").
-        lo = min(max(0, i - half), max(0, n - window))
-        hi = min(n, lo + window)
-        x = tt[lo:hi] - tt[i]
-        deg = min(2, hi - lo - 1)
-        design = np.vander(x, deg + 1, increasing=True)
-        coef, *_ = np.linalg.lstsq(design, pts[lo:hi], rcond=None)
-        out[i] = coef[0]  # value of the fit at x = 0
-    return out
 
 
 def smooth_landmarks(store_path: str | Path, *, window: int = 5, method: str = "savgol",
@@ -77,21 +48,9 @@ def smooth_landmarks(store_path: str | Path, *, window: int = 5, method: str = "
         kinds = dict(store.conn.execute("SELECT face_id, group_concat(kind) FROM masks GROUP BY face_id"))
     if not rows:
         return SmoothSummary(None)
-    # Link faces into tracks frame by frame.
-    tracks: list[list[tuple[Any, ...]]] = []
-    open_tracks: dict[int, list[tuple[Any, ...]]] = {}  # face_index -> track
-    for row in rows:
-        _, idx, face_index, *box = row[:7]
-        track = open_tracks.get(face_index)
-        if track is not None:
-            prev = track[-1]
-            if idx - prev[1] > max_gap or idx == prev[1] or iou(prev[3:7], box) < min_iou:
-                track = None
-        if track is None:
-            track = []
-            tracks.append(track)
-            open_tracks[face_index] = track
-        track.append(row)
+    points = [TrackPoint(r[1], r[2], tuple(r[3:7])) for r in rows]
+    tracks = [[rows[p] for p in track]
+              for track in link_tracks(points, min_iou=min_iou, max_gap=max_gap)]
     summary = SmoothSummary(None, tracks=len(tracks))
     updates: list[tuple[int, np.ndarray, int, float]] = []
     shifts: list[np.ndarray] = []
