@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -12,13 +13,15 @@ import numpy as np
 import pytest
 
 from swapface.align.store import AlignmentsStore
+from swapface.align.tracks import smooth_frames
+from swapface.align.transform import alignment_matrix
 from swapface.cli.main import main
 from swapface.convert.blend import roi_of
 from swapface.convert.config import ConvertConfig, parse_ranges
 from swapface.convert.pipeline import run_convert
 from swapface.convert.swapper import crop, model_matrix
 from swapface.core.errors import ConfigError, InputError
-from swapface.core.images import read_image, read_metadata
+from swapface.core.images import read_image, read_metadata, write_image
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
 from swapface.train.checkpoint import read_architecture
@@ -226,3 +229,76 @@ def test_overwrite_frame_folder(setup, tmp_path):
     run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True, overwrite=True),
                 show_progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["clip_000001.png", "keep.txt"]
+
+
+def _swapped_frames(setup, out: Path) -> list[int]:
+    return [i for i, image in sorted(_frames(out).items()) if not np.array_equal(image, setup["inputs"][i])]
+
+
+def test_input_aligned_dir_keeps_only_faces_left_in_the_folder(setup, tmp_path):
+    faces = tmp_path / "faces"
+    shutil.copytree(setup["root"] / "clip" / "faces", faces, ignore=shutil.ignore_patterns("masks"))
+    for path in sorted(faces.glob("*.png")):
+        meta = read_metadata(path)
+        if meta["frame_index"] < 10:
+            path.unlink()  # the user deleted these faces
+        elif meta["frame_index"] < 15:
+            path.rename(path.with_name(f"000{meta['frame_index']:02d}_{path.name}"))  # sorted copies
+    out = tmp_path / "frames"
+    summary = run_convert(_cfg(setup, out, input_aligned_dir=faces), show_progress=False)
+    assert _swapped_frames(setup, out) == list(range(10, CLIP_FRAMES))
+    assert summary.faces_swapped == CLIP_FRAMES - 10
+    assert any("10 faces not in --input-aligned-dir" in p for p in summary.problems)
+
+
+def test_identity_filter_and_nfilter(setup, data_dir, tmp_path):
+    reference = tmp_path / "woman b.png"
+    write_image(reference, setup["inputs"][25])
+    ranges = {"frame_ranges": ["0-3"]}
+    keep = run_convert(_cfg(setup, tmp_path / "keep", filter=[reference], **ranges), show_progress=False)
+    other = run_convert(_cfg(setup, tmp_path / "other", filter=[data_dir / "stills" / "obama.jpg"],
+                             **ranges), show_progress=False)
+    drop = run_convert(_cfg(setup, tmp_path / "drop", nfilter=[reference], **ranges), show_progress=False)
+    assert (keep.faces_swapped, other.faces_swapped, drop.faces_swapped) == (4, 0, 0)
+    assert _swapped_frames(setup, tmp_path / "keep") == [0, 1, 2, 3]
+    assert _swapped_frames(setup, tmp_path / "drop") == []
+
+
+def _jitter(tracks: np.ndarray) -> float:
+    """Mean |second difference| of (frames, 68, 2) landmarks."""
+    return float(np.linalg.norm(np.diff(tracks, n=2, axis=0), axis=2).mean())
+
+
+def test_smoothing_reduces_jitter_and_follows_fast_motion(setup):
+    frames = [copy.deepcopy(setup["records"][i]) for i in sorted(setup["records"])]
+    raw = np.stack([f.faces[0].landmarks for f in frames])
+    stats = smooth_frames(frames, window=5)
+    smooth = np.stack([f.faces[0].landmarks for f in frames])
+    assert stats.tracks == 1 and stats.faces == len(frames)
+    assert _jitter(smooth) < 0.6 * _jitter(raw)
+    face = frames[12].faces[0]
+    assert face.masks == {}  # stale stored masks dropped; convert redraws them
+    np.testing.assert_allclose(face.matrix, alignment_matrix(face.landmarks, face.size, face.coverage))
+    # Fast motion: the same landmarks swept ±60 px on a 16-frame period (a whip pan). The
+    # centred fit stays on the path; a causal 5-frame mean trails it by ~2 frames.
+    t = np.arange(len(frames))
+    sweep = 60.0 * np.sin(2 * np.pi * t / 16.0)
+    moving = raw + sweep[:, None, None] * np.array([1.0, 0.0])
+    truth = smooth + sweep[:, None, None] * np.array([1.0, 0.0])
+    for f, lm in zip(frames, moving, strict=True):
+        f.faces[0].landmarks = lm
+    smooth_frames(frames, window=5)
+    followed = np.stack([f.faces[0].landmarks for f in frames])
+    causal = np.stack([moving[max(0, i - 4):i + 1].mean(axis=0) for i in t])
+    err = np.linalg.norm(followed - truth, axis=2).mean()
+    lag_err = np.linalg.norm(causal - truth, axis=2)[4:].mean()
+    assert err < 1.0 and lag_err > 10 * err
+
+
+def test_convert_smoothing_switch(setup, tmp_path):
+    on = run_convert(_cfg(setup, tmp_path / "on", frame_ranges=["10-12"]), show_progress=False)
+    off = run_convert(_cfg(setup, tmp_path / "off", frame_ranges=["10-12"], smooth=False),
+                      show_progress=False)
+    assert "faces on 1 tracks" in on.smoothing and off.smoothing == "off"
+    a, b = _frames(tmp_path / "on"), _frames(tmp_path / "off")
+    assert any(not np.array_equal(a[i], b[i]) for i in (10, 11, 12))
