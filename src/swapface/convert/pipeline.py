@@ -60,7 +60,8 @@ class ConvertSummary:
 
     @property
     def fps(self) -> float:
-        return self.frames_in / self.seconds if self.seconds > 0 else 0.0
+        """Frames written per second, end to end (decode → swap → blend → encode)."""
+        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
         out = [
