@@ -24,6 +24,7 @@ COMMANDS = {
     "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
     "convert": "swap faces in a video or image folder with a trained model",
     "run": "extract both videos, train and convert in one resumable project",
+    "evaluate": "score a swapped video: identity, pose, expression, flicker, reconstruction",
 }
 
 

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from swapface.align.landmarks import to_five_points
+from swapface.align.pose import head_pose
 from swapface.align.transform import DEFAULT_COVERAGE, mean_face_points, transform_points
 from swapface.core.errors import InputError
 from swapface.core.images import read_image, read_metadata
@@ -348,51 +349,6 @@ def feat_distance(item: FaceItem) -> np.ndarray:
     five = to_five_points(item.aligned_landmarks)
     ref = mean_face_points(size, coverage)
     return np.array([float(np.linalg.norm(five - ref, axis=1).mean() / size)])
-
-
-# Generic 3-D face (mm-ish units, camera convention: x right, y down, z away from the
-# camera; nose tip at the origin). Indices are the 68-point (iBUG) layout.
-_MODEL_POINTS = {
-    8: (0.0, 330.0, 65.0),  # chin
-    17: (-270.0, -230.0, 170.0),  # brow, image-left end
-    26: (270.0, -230.0, 170.0),
-    27: (0.0, -175.0, 100.0),  # nose bridge top
-    30: (0.0, 0.0, 0.0),  # nose tip
-    31: (-55.0, 35.0, 75.0),  # nostrils
-    35: (55.0, 35.0, 75.0),
-    36: (-225.0, -170.0, 135.0),  # outer eye corners
-    39: (-75.0, -165.0, 120.0),  # inner eye corners
-    42: (75.0, -165.0, 120.0),
-    45: (225.0, -170.0, 135.0),
-    48: (-150.0, 150.0, 125.0),  # mouth corners
-    54: (150.0, 150.0, 125.0),
-    51: (0.0, 120.0, 85.0),  # upper lip
-}
-_MODEL_IDX = np.array(list(_MODEL_POINTS), dtype=np.int64)
-_MODEL_3D = np.array(list(_MODEL_POINTS.values()), dtype=np.float64)
-
-
-def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from 68 frame landmarks, via ``cv2.solvePnP``.
-
-    Yaw > 0: the face turns toward image-right; pitch > 0: chin down; roll > 0: clockwise.
-    The camera is a pinhole centred on the face with a focal length of 2× the face width.
-    """
-    pts = np.asarray(landmarks, dtype=np.float64)[_MODEL_IDX]
-    centre = pts.mean(axis=0)
-    width = float(np.ptp(np.asarray(landmarks)[:, 0])) or 1.0
-    focal = 2.0 * width
-    cam = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], dtype=np.float64)
-    rvec0 = np.zeros((3, 1))
-    tvec0 = np.array([[0.0], [0.0], [focal * 500.0 / width]])
-    ok, rvec, _tvec = cv2.solvePnP(_MODEL_3D, pts, cam, np.zeros(4), rvec0, tvec0,
-                                   useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
-    if not ok:
-        return 0.0, 0.0, 0.0
-    rot, _ = cv2.Rodrigues(rvec)
-    angles = cv2.RQDecomp3x3(rot)[0]  # degrees about x, y, z
-    pitch, yaw, roll = float(angles[0]), float(angles[1]), float(angles[2])
-    return -yaw, pitch, roll
 
 
 def feat_pose(item: FaceItem) -> np.ndarray:

@@ -1,0 +1,178 @@
+"""Swap quality of a model trained for a fixed budget, judged on frames it never saw.
+
+Run: .venv/bin/python benchmarks/quality.py [--pair woman] [--model lightweight] [--minutes 5]
+
+1. extract both videos of a training pair (``woman_a``/``woman_b`` or ``man_a``/``man_b``);
+2. hold out the last ``--holdout`` fraction of each video's frames: their faces are moved
+   out of the training folders (A's held-out frames are what gets converted; both sides'
+   held-out faces score reconstruction);
+3. train ``--model`` for ``--minutes`` (or ``--iterations``, whichever comes first);
+4. convert only A's held-out frame range (``--frame-ranges … --discard-frames``);
+5. ``swapface evaluate`` the result against the source, print every figure and each target
+   as PASS or short.
+
+Targets for a well-trained model (issue 6): ≥ 90 % of frames closer to B than to A, pose
+error ≤ 3°, expression error ≤ 0.05, jitter ratio ≤ 1.2, reconstruction SSIM ≥ 0.85 at 64 px.
+A few CPU minutes are far from "well trained": expect identity and SSIM to fall short there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from swapface.convert.config import ConvertConfig  # noqa: E402
+from swapface.convert.pipeline import run_convert  # noqa: E402
+from swapface.core.images import is_image_path, read_metadata  # noqa: E402
+from swapface.evaluate import EvaluateConfig, EvaluateResult, run_evaluate  # noqa: E402
+from swapface.extract.config import ExtractConfig  # noqa: E402
+from swapface.extract.run import run_extract  # noqa: E402
+from swapface.media.source import open_source  # noqa: E402
+from swapface.train.config import TrainConfig  # noqa: E402
+from swapface.train.trainer import Trainer  # noqa: E402
+
+# (label, how to read the figure, target, True when higher is better)
+TARGETS = [
+    ("identity: frames closer to B than A", lambda r: r.identity.closer_to_b, 0.90, True),
+    ("pose error (deg)", lambda r: r.pose.error, 3.0, False),
+    ("expression error (inter-ocular)", lambda r: r.expression.error, 0.05, False),
+    ("jitter ratio (swapped / source)", lambda r: r.temporal.jitter_ratio, 1.2, False),
+    ("reconstruction SSIM A->A", lambda r: r.reconstruction and r.reconstruction.a.ssim, 0.85, True),
+    ("reconstruction SSIM B->B", lambda r: r.reconstruction and r.reconstruction.b.ssim, 0.85, True),
+]
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def extract(video: Path, side_dir: Path, size: int) -> Path:
+    """Faces of every frame into ``side_dir/faces`` (resumes a finished or partial extract)."""
+    summary = run_extract(ExtractConfig(input=video, export_path=str(side_dir / "faces"),
+                                        alignments=side_dir / "alignments.db", size=size,
+                                        skip_existing=True))
+    say("\n".join(summary.lines()))
+    return side_dir / "faces"
+
+
+def hold_out(side_dir: Path, first_held: int) -> tuple[Path, Path, int, int]:
+    """Move faces of frames ≥ ``first_held`` from faces/ to heldout/ (and back for frames
+    below it, so a rerun with another split is right too). Returns (train, heldout, n, m)."""
+    train, held = side_dir / "faces", side_dir / "heldout"
+    held.mkdir(exist_ok=True)
+    for folder in (train, held):
+        for path in sorted(folder.iterdir()):
+            if not (path.is_file() and is_image_path(path)):
+                continue
+            meta = read_metadata(path) or {}
+            dest = held if int(meta.get("frame_index", -1)) >= first_held else train
+            if dest != folder:
+                shutil.move(path, dest / path.name)
+    count = lambda f: sum(1 for p in f.iterdir() if p.is_file() and is_image_path(p))  # noqa: E731
+    return train, held, count(train), count(held)
+
+
+def report_targets(result: EvaluateResult) -> list[str]:
+    lines = [f"{'target':<40} {'value':>9} {'goal':>9}  verdict"]
+    for label, read, goal, higher in TARGETS:
+        value = read(result)
+        if value is None:
+            lines.append(f"{label:<40} {'n/a':>9} {goal:>9.3g}  n/a")
+            continue
+        ok = value >= goal if higher else value <= goal
+        sign = ">=" if higher else "<="
+        lines.append(f"{label:<40} {value:>9.3f} {sign}{goal:>7.3g}  {'PASS' if ok else 'short'}")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pair", choices=["woman", "man"], default="woman")
+    parser.add_argument("--model", default="lightweight")
+    parser.add_argument("--model-option", nargs="*", default=[], help="key=value architecture options")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget")
+    parser.add_argument("--iterations", type=int, default=1_000_000, help="training iteration cap")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--holdout", type=float, default=0.2, help="fraction of frames held out")
+    parser.add_argument("--size", type=int, default=256, help="extracted face size")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="work folder (default: a new temp folder); extraction is reused")
+    parser.add_argument("--resume", action="store_true", help="keep training the work folder's model")
+    args = parser.parse_args()
+
+    data = Path(os.environ.get("SWAPFACE_TEST_DATA", REPO.parent / "shared" / "data"))
+    if not (data / "video").is_dir():
+        say(f"test media not found in {data}: set SWAPFACE_TEST_DATA or provide ../shared/data")
+        return 2
+    if not 0.0 < args.holdout < 1.0:
+        parser.error("--holdout must be between 0 and 1")
+    work = args.work or Path(tempfile.mkdtemp(prefix="swapface_quality_"))
+    work.mkdir(parents=True, exist_ok=True)
+    videos = {side: data / "video" / f"{args.pair}_{side}.mp4" for side in "ab"}
+    say(f"work folder: {work}")
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    split, folders = {}, {}
+    for side, video in videos.items():
+        say(f"== extract {side.upper()}: {video.name}")
+        extract(video, work / side, args.size)
+        frames = open_source(video).count
+        split[side] = (int(frames * (1.0 - args.holdout)), frames)
+        train, held, n_train, n_held = hold_out(work / side, split[side][0])
+        folders[side] = (train, held)
+        say(f"   {n_train} training faces (frames 0-{split[side][0] - 1}), "
+            f"{n_held} held-out faces (frames {split[side][0]}-{frames - 1})")
+    timings["extract"] = time.perf_counter() - start
+
+    model_dir = work / f"model_{args.model}"
+    if model_dir.exists() and not args.resume:
+        shutil.rmtree(model_dir)
+    say(f"== train {args.model} for up to {args.minutes:g} min / {args.iterations} iterations")
+    start = time.perf_counter()
+    summary = Trainer(TrainConfig(
+        faces_a=folders["a"][0], faces_b=folders["b"][0], model_dir=model_dir, model=args.model,
+        model_option=args.model_option, batch_size=args.batch_size, iterations=args.iterations,
+        minutes=args.minutes)).run()
+    say("\n".join(summary.lines()))
+    timings["train"] = time.perf_counter() - start
+
+    first, frames = split["a"]
+    ranges = [f"{first}-{frames - 1}"]
+    swapped = work / "swapped.mp4"
+    say(f"== convert A's held-out frames {ranges[0]} with B's face")
+    start = time.perf_counter()
+    conv = run_convert(ConvertConfig(input=videos["a"], model_dir=model_dir, output=swapped,
+                                     alignments=work / "a" / "alignments.db", frame_ranges=ranges,
+                                     discard_frames=True, overwrite=True))
+    say("\n".join(conv.lines()))
+    timings["convert"] = time.perf_counter() - start
+
+    say("== evaluate")
+    start = time.perf_counter()
+    result = run_evaluate(EvaluateConfig(
+        source=videos["a"], swapped=swapped, reference_b=folders["b"][0], model_dir=model_dir,
+        faces_a=folders["a"][1], faces_b=folders["b"][1], frame_ranges=ranges,
+        report=work / "report"))
+    timings["evaluate"] = time.perf_counter() - start
+
+    print(f"quality of {args.model} after {summary.iteration} iterations "
+          f"({summary.seconds / 60:.1f} min) on {args.pair}_a -> {args.pair}_b, "
+          f"{frames - first} held-out frames")
+    print("\n".join(result.lines()))
+    print()
+    print("\n".join(report_targets(result)))
+    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

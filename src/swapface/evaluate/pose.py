@@ -1,0 +1,43 @@
+"""Pose: does the swapped head point where the source head pointed?
+
+Both faces' yaw / pitch / roll come from :func:`swapface.align.pose.head_pose` (the same
+solvePnP fit ``sort --by yaw`` uses); the error is the absolute difference per axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from swapface.align.pose import angle_difference, head_pose
+from swapface.extract.finder import FoundFace
+
+
+@dataclass
+class PoseFigures:
+    faces: int
+    yaw_error: float | None  # mean absolute error, degrees
+    pitch_error: float | None
+    roll_error: float | None
+    error: float | None  # mean of the three axes' errors
+    max_error: float | None  # worst face (mean of its three axes)
+
+
+@dataclass
+class PoseMetric:
+    errors: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def add(self, source: FoundFace, swapped: FoundFace) -> float:
+        """Score one face pair; returns its mean absolute error over the three axes."""
+        src, swp = head_pose(source.landmarks), head_pose(swapped.landmarks)
+        err = tuple(angle_difference(a, b) for a, b in zip(src, swp, strict=True))
+        self.errors.append(err)  # type: ignore[arg-type]
+        return float(np.mean(err))
+
+    def figures(self) -> PoseFigures:
+        if not self.errors:
+            return PoseFigures(0, None, None, None, None, None)
+        e = np.asarray(self.errors)
+        yaw, pitch, roll = (float(v) for v in e.mean(axis=0))
+        return PoseFigures(len(e), yaw, pitch, roll, float(e.mean()), float(e.mean(axis=1).max()))

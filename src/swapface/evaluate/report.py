@@ -1,0 +1,125 @@
+"""The report folder: ``evaluate.json``, a source | swapped contact sheet, per-frame plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from swapface.core.fileio import atomic_write_bytes
+from swapface.core.images import write_image
+from swapface.evaluate.plots import COLORS, HLine, Series, line_plot
+
+THUMB_HEIGHT = 180
+GAP = 6
+JSON_NAME = "evaluate.json"
+SHEET_NAME = "contact_sheet.png"
+IDENTITY_PLOT = "identity.png"
+JITTER_PLOT = "jitter.png"
+
+
+def thumbnail(image: np.ndarray, height: int = THUMB_HEIGHT) -> np.ndarray:
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class SheetEntry:
+    frame: int
+    source: np.ndarray  # thumbnails
+    swapped: np.ndarray
+
+
+@dataclass
+class ContactSheet:
+    """Collects a few evenly spaced frame pairs while the videos stream past."""
+
+    positions: set[int]
+    entries: list[SheetEntry] = field(default_factory=list)
+
+    @classmethod
+    def spaced(cls, total: int, count: int) -> ContactSheet:
+        if total <= 0:
+            return cls(set())
+        return cls(set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist()))
+
+    def offer(self, position: int, frame: int, source: np.ndarray, swapped: np.ndarray) -> None:
+        if position in self.positions:
+            self.entries.append(SheetEntry(frame, thumbnail(source), thumbnail(swapped)))
+
+    def render(self, per_row: int = 2) -> np.ndarray:
+        """Rows of ``source | swapped`` pairs, each captioned with its frame number."""
+        if not self.entries:
+            img = np.full((60, 320, 3), 255, np.uint8)
+            cv2.putText(img, "no frames compared", (10, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1)
+            return img
+        caption = 22
+        tiles = []
+        for e in self.entries:
+            h = THUMB_HEIGHT + caption
+            w = e.source.shape[1] + e.swapped.shape[1] + GAP
+            tile = np.full((h, w, 3), 255, np.uint8)
+            tile[caption:, :e.source.shape[1]] = e.source
+            tile[caption:, e.source.shape[1] + GAP:] = e.swapped
+            text = f"frame {e.frame}: source | swapped"
+            cv2.putText(tile, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+            tiles.append(tile)
+        tile_w = max(t.shape[1] for t in tiles)
+        rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
+        th = THUMB_HEIGHT + caption
+        sheet = np.full((len(rows) * (th + 2 * GAP) + GAP, per_row * (tile_w + 3 * GAP) + GAP, 3),
+                        235, np.uint8)
+        for r, row in enumerate(rows):
+            for c, tile in enumerate(row):
+                y, x = GAP + r * (th + 2 * GAP), GAP + c * (tile_w + 3 * GAP)
+                sheet[y:y + th, x:x + tile.shape[1]] = tile
+        return sheet
+
+
+@dataclass
+class PerFrame:
+    """Per compared frame (source frame numbers); NaN where a frame has no value."""
+
+    frame: list[int] = field(default_factory=list)
+    distance_b: list[float] = field(default_factory=list)
+    distance_a: list[float] = field(default_factory=list)
+    pose_error: list[float] = field(default_factory=list)
+    expression_error: list[float] = field(default_factory=list)
+    jitter_source: list[float] = field(default_factory=list)
+    jitter_swapped: list[float] = field(default_factory=list)
+
+
+def identity_plot(per: PerFrame, threshold: float) -> np.ndarray:
+    return line_plot(
+        [Series("swapped to B (reference mean)", per.frame, per.distance_b, COLORS[0]),
+         Series("swapped to A (source face)", per.frame, per.distance_a, COLORS[1])],
+        "identity distance per frame (dlib 128-d; lower = more alike)", "source frame",
+        "distance", [HLine(f"same person < {threshold:g}", threshold)])
+
+
+def jitter_plot(per: PerFrame) -> np.ndarray:
+    return line_plot(
+        [Series("source", per.frame, per.jitter_source, COLORS[2]),
+         Series("swapped", per.frame, per.jitter_swapped, COLORS[3])],
+        "landmark jitter per frame (2nd difference, inter-ocular units)", "source frame", "jitter")
+
+
+def report_paths(folder: Path) -> dict[str, str]:
+    """{kind: path} of every file a report folder holds."""
+    names = {"json": JSON_NAME, "contact_sheet": SHEET_NAME, "identity_plot": IDENTITY_PLOT,
+             "jitter_plot": JITTER_PLOT}
+    return {kind: str(folder / name) for kind, name in names.items()}
+
+
+def write_report(folder: Path, json_text: str, sheet: ContactSheet, per: PerFrame,
+                 threshold: float) -> dict[str, str]:
+    """Write every report file atomically (the JSON last); returns :func:`report_paths`."""
+    paths = report_paths(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_image(paths["contact_sheet"], sheet.render())
+    write_image(paths["identity_plot"], identity_plot(per, threshold))
+    write_image(paths["jitter_plot"], jitter_plot(per))
+    atomic_write_bytes(paths["json"], json_text.encode("utf-8"))
+    return paths

@@ -1,0 +1,210 @@
+"""``swapface evaluate`` metrics on real faces: identity, pose, expression, temporal, bad input.
+
+The "swapped" videos here are the source clip itself, or the clip with a known defect
+injected (a rotation, a shake, missing faces), so every expected figure is known exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from swapface.core.errors import ConfigError, InputError
+from swapface.core.images import read_image, write_image
+from swapface.evaluate import EvaluateConfig, EvaluateResult, run_evaluate
+from swapface.evaluate.identity import IdentityReference, describe_largest, shared_encoder
+from swapface.evaluate.pairing import make_finder, pair_faces
+from swapface.evaluate.plots import HLine, Series, line_plot, nice_ticks
+from swapface.media.video import iter_video
+
+FRAMES = 16
+
+
+def write_frames(folder: Path, images: list[np.ndarray]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        write_image(folder / f"frame_{i:04d}.png", image)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clip(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The first frames of woman_a as a frame folder, plus the face centre of frame 0."""
+    root = tmp_path_factory.mktemp("evaluate")
+    images = []
+    for index, _, image in iter_video(data_dir / "video" / "woman_a.mp4"):
+        if index >= FRAMES:
+            break
+        images.append(image)
+    src = write_frames(root / "source", images)
+    finder = make_finder(EvaluateConfig(source=src, swapped=src, reference_b=src))
+    (face,) = finder.find(images[0])
+    return {"root": root, "source": src, "images": images, "centre": face.landmarks.mean(axis=0),
+            "reference": data_dir / "stills" / "biden.jpg"}
+
+
+def evaluate(clip: dict, swapped: Path, name: str, **kw) -> EvaluateResult:
+    kw.setdefault("identity_every", 100)  # identity on the first frame only: the ResNet is slow
+    kw.setdefault("reference_b", clip["reference"])
+    cfg = EvaluateConfig(source=kw.pop("source", clip["source"]), swapped=swapped,
+                         report=clip["root"] / f"report_{name}", **kw)
+    return run_evaluate(cfg, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def itself(clip: dict) -> EvaluateResult:
+    return evaluate(clip, clip["source"], "itself")
+
+
+def rotated(clip: dict, degrees: float) -> Path:
+    m = cv2.getRotationMatrix2D(tuple(float(v) for v in clip["centre"]), degrees, 1.0)
+    return write_frames(clip["root"] / f"rot_{degrees:g}", [
+        cv2.warpAffine(im, m, im.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        for im in clip["images"]])
+
+
+# ------------------------------------------------------------------ identity
+def test_identity_ranks_the_same_person_closer(data_dir: Path) -> None:
+    stills = data_dir / "stills"
+    cfg = EvaluateConfig(source=stills, swapped=stills, reference_b=stills)
+    finder, encoder = make_finder(cfg), shared_encoder()
+    obama = IdentityReference.load(stills / "obama.jpg", finder, encoder)
+    biden = IdentityReference.load(stills / "biden.jpg", finder, encoder)
+    probe = describe_largest(read_image(stills / "obama2.jpg"), finder, encoder)
+    assert probe is not None and probe.shape == (128,)
+    same, other = obama.distance(probe), biden.distance(probe)
+    assert same < 0.6 < other, (same, other)  # dlib's same-person threshold separates them
+    assert other - same > 0.2
+
+
+def test_identity_reference_from_a_folder_averages_its_faces(data_dir: Path, tmp_path: Path) -> None:
+    stills = data_dir / "stills"
+    folder = tmp_path / "obamas"
+    for name in ("obama.jpg", "obama2.jpg"):
+        write_image(folder / name.replace(".jpg", ".png"), read_image(stills / name))
+    cfg = EvaluateConfig(source=stills, swapped=stills, reference_b=folder)
+    finder, encoder = make_finder(cfg), shared_encoder()
+    ref = IdentityReference.load(folder, finder, encoder)
+    assert ref.descriptors.shape == (2, 128)
+    biden = describe_largest(read_image(stills / "biden.jpg"), finder, encoder)
+    obama = describe_largest(read_image(stills / "obama.jpg"), finder, encoder)
+    assert ref.distance(obama) < 0.6 < ref.distance(biden)
+
+
+# ------------------------------------------------------------------ a clip against itself
+def test_a_clip_against_itself_scores_perfectly(itself: EvaluateResult) -> None:
+    fr = itself.frames
+    assert fr.compared == fr.source == fr.swapped == FRAMES
+    assert fr.faces_paired == fr.faces_source == FRAMES and fr.faces_missing == fr.faces_extra == 0
+    assert itself.pose.faces == FRAMES and itself.pose.error <= 1e-6
+    assert itself.expression.error <= 1e-6
+    t = itself.temporal
+    assert t.jitter_samples == FRAMES - 2 and t.frame_diff_samples == FRAMES - 1
+    assert t.jitter_source > 0 and t.frame_diff_source > 0  # a real clip moves
+    assert t.jitter_ratio == pytest.approx(1.0, abs=1e-6)
+    assert t.frame_diff_ratio == pytest.approx(1.0, abs=1e-6)
+    idt = itself.identity
+    assert idt.faces == 1 and idt.mean_distance_a <= 1e-6
+    assert idt.closer_to_b == 0.0 and idt.under_threshold == 0.0  # woman_a is not Biden
+    assert idt.mean_distance_b == pytest.approx(idt.source_distance_b) and idt.mean_distance_b > 0.6
+    assert itself.reconstruction is None and not itself.problems
+
+
+# ------------------------------------------------------------------ pose
+def test_pose_error_grows_with_an_injected_rotation(clip: dict, itself: EvaluateResult) -> None:
+    rolls, errors = [itself.pose.roll_error], [itself.pose.error]
+    for degrees in (2, 5, 10):
+        result = evaluate(clip, rotated(clip, degrees), f"rot{degrees}")
+        assert result.frames.faces_paired == FRAMES
+        rolls.append(result.pose.roll_error)
+        errors.append(result.pose.error)
+        assert result.pose.roll_error == pytest.approx(degrees, rel=0.25), rolls
+    assert np.all(np.diff(rolls) > 0), rolls
+    assert np.all(np.diff(errors) > 0), errors
+    assert rolls[0] == 0.0
+
+
+# ------------------------------------------------------------------ temporal
+def test_jitter_rises_when_frames_shake(clip: dict) -> None:
+    rng = np.random.default_rng(0)
+    shaken = []
+    for image in clip["images"]:
+        dx, dy = rng.uniform(-2.5, 2.5, 2)  # sub-frame shake of the whole picture
+        moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), image.shape[1::-1],
+                               borderMode=cv2.BORDER_REPLICATE)
+        noise = rng.normal(0, 4, image.shape)
+        shaken.append(np.clip(moved + noise, 0, 255).astype(np.uint8))
+    result = evaluate(clip, write_frames(clip["root"] / "shaken", shaken), "shaken")
+    t = result.temporal
+    assert t.jitter_ratio > 1.3, t
+    assert t.frame_diff_ratio > 1.5, t
+    assert result.pose.error < 2.0  # a shake is not a turn of the head
+
+
+# ------------------------------------------------------------------ frames, ranges, missing faces
+def test_frame_ranges_pair_a_discarded_output_with_its_source_frames(clip: dict) -> None:
+    tail = write_frames(clip["root"] / "tail", clip["images"][6:])
+    result = evaluate(clip, tail, "ranges", frame_ranges=[f"6-{FRAMES - 1}"])
+    assert result.frames.compared == result.frames.source == FRAMES - 6
+    assert result.per_frame.frame[0] == 6
+    assert result.pose.error <= 1e-6 and not result.problems
+    # Without the ranges the same output is compared with the wrong frames — and says so.
+    shifted = evaluate(clip, tail, "shifted")
+    assert shifted.frames.compared == FRAMES - 6
+    assert any("compared the first 10" in p for p in shifted.problems), shifted.problems
+    assert shifted.expression.error > result.expression.error
+
+
+def test_frames_without_a_face_are_counted_not_fatal(clip: dict) -> None:
+    images = [im.copy() for im in clip["images"]]
+    for i in (3, 4, 9):
+        images[i][:] = 128  # the swap lost the face (a grey frame)
+    result = evaluate(clip, write_frames(clip["root"] / "holes", images), "holes")
+    fr = result.frames
+    assert fr.faces_missing == 3 and fr.faces_paired == FRAMES - 3
+    assert result.pose.faces == FRAMES - 3 and result.pose.error <= 1e-6
+    assert np.isnan(result.per_frame.pose_error[3])
+    assert result.to_dict()["per_frame"]["pose_error"][3] is None  # JSON null, not NaN
+
+
+def test_bad_input_is_refused_clearly(clip: dict, tmp_path: Path, data_dir: Path) -> None:
+    with pytest.raises(InputError, match="swapped video not found"):
+        evaluate(clip, tmp_path / "nope.mp4", "bad")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no images in the B reference"):
+        evaluate(clip, clip["source"], "bad", reference_b=empty)
+    with pytest.raises(InputError, match="no face found in the B reference"):
+        evaluate(clip, clip["source"], "bad", reference_b=data_dir / "negatives")
+    with pytest.raises(InputError, match="inside --frame-ranges"):
+        evaluate(clip, clip["source"], "bad", frame_ranges=["500-600"])
+    with pytest.raises(ConfigError, match="--faces-a"):
+        EvaluateConfig(source=empty, swapped=empty, reference_b=empty, model_dir=empty)
+
+
+# ------------------------------------------------------------------ small parts
+def test_pairing_follows_position_not_list_order(clip: dict) -> None:
+    finder = make_finder(EvaluateConfig(source=clip["source"], swapped=clip["source"],
+                                        reference_b=clip["source"]))
+    image = clip["images"][0]
+    wide = np.concatenate([image, image[:, ::-1]], axis=1)  # two faces side by side
+    faces = finder.find(wide)
+    assert len(faces) == 2
+    pairs, missing, extra = pair_faces(faces, faces[::-1])
+    assert pairs == [(0, 1), (1, 0)] and not missing and not extra
+    pairs, missing, extra = pair_faces(faces[:1], faces[1:])
+    assert pairs == [] and missing == [0] and extra == [0]
+
+
+def test_line_plot_draws_series_ticks_and_threshold() -> None:
+    assert nice_ticks(0.0, 1.0) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    x = np.arange(50)
+    y = np.where(x % 10 == 5, np.nan, np.sin(x / 5) + 1.0)  # NaNs leave gaps
+    img = line_plot([Series("a", x, y, (255, 0, 0))], "t", "frame", "v", [HLine("limit", 0.6, (0, 0, 255))])
+    assert img.shape == (400, 960, 3) and img.dtype == np.uint8
+    blue = (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    red = (img[..., 2] > 200) & (img[..., 0] < 80) & (img[..., 1] < 80)
+    assert blue.sum() > 300 and red.sum() > 100
