@@ -1,4 +1,5 @@
-"""Training on real faces: every model trains, overfit checks, resume, stops, DDP, bad input."""
+"""Training on real faces: every model trains, overfit checks, resume, stops, DDP, bad input,
+landmarks and partners for warp to landmarks, the TensorBoard log."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import numpy as np
 import pytest
 import torch
 
+from swapface.align.transform import transform_points
+from swapface.cli.main import main
 from swapface.core.errors import ConfigError, InputError
-from swapface.core.images import read_image
+from swapface.core.images import read_image, read_metadata
 from swapface.train.augment import AugmentConfig, Augmenter
 from swapface.train.checkpoint import load_checkpoint
-from swapface.train.config import TrainConfig
+from swapface.train.config import TrainConfig, parse_model_options
 from swapface.train.data import FaceSet
 from swapface.train.models import MODELS, build_model
 from swapface.train.trainer import Trainer, TrainingDiverged
@@ -158,8 +161,9 @@ from safetensors.torch import save_file
 from swapface.train.config import TrainConfig
 from swapface.train.trainer import Trainer
 a, b, model_dir, out = map(Path, sys.argv[1:5])
-cfg = TrainConfig(faces_a=a, faces_b=b, model_dir=model_dir, model="lightweight", batch_size=4,
-                  iterations=3, save_interval=3)
+model, options = sys.argv[5], sys.argv[6:]
+cfg = TrainConfig(faces_a=a, faces_b=b, model_dir=model_dir, model=model, model_option=options,
+                  batch_size=4, iterations=3, save_interval=3)
 trainer = Trainer(cfg)
 trainer.run(False)
 rank = os.environ["RANK"]
@@ -167,21 +171,92 @@ save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()}, st
 """
 
 
-def test_ddp_two_gloo_processes_end_with_identical_weights(faces, tmp_path):
+@pytest.mark.parametrize("model", ["lightweight", "gan"])
+def test_ddp_two_gloo_processes_end_with_identical_weights(faces, tmp_path, model):
+    """Each rank trains on its own batches; only synced gradients keep the weights equal —
+    for the gan, its discriminators' too (each synced by its own update's backward)."""
     script = tmp_path / "worker.py"
     script.write_text(_DDP_WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(script), str(faces[0]), str(faces[1]), str(tmp_path / "m"), str(tmp_path)]
+           str(script), str(faces[0]), str(faces[1]), str(tmp_path / "m"), str(tmp_path), model,
+           *SMALL[model]]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     from safetensors.torch import load_file
 
     w0, w1 = load_file(str(tmp_path / "rank0.st")), load_file(str(tmp_path / "rank1.st"))
     assert w0.keys() == w1.keys()
-    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert [k for k in w0 if not torch.equal(w0[k], w1[k])] == []
     assert load_checkpoint(tmp_path / "m").state["iteration"] == 3
-    # Training moved the weights away from their initialisation.
+    # Training moved the weights away from their initialisation (discriminators included).
     torch.manual_seed(0)
-    init = build_model("lightweight", {}).state_dict()
-    assert any(not torch.equal(init[k], w0[k]) for k in w0)
+    init = build_model(model, parse_model_options(SMALL[model])).state_dict()
+    moved = {k for k in w0 if not torch.equal(init[k], w0[k])}
+    assert any(k.startswith("encoder.") for k in moved)
+    if model == "gan":
+        assert {"discriminators.a", "discriminators.b"} <= {".".join(k.split(".")[:2]) for k in moved}
+
+
+def test_face_set_landmarks_and_partners_from_face_metadata(faces):
+    fs_a, fs_b = FaceSet(faces[0]), FaceSet(faces[1])
+    meta = read_metadata(fs_a.items[0].path)
+    expect = transform_points(np.asarray(meta["landmarks"]), np.asarray(meta["warp_matrix"]))
+    np.testing.assert_allclose(fs_a.landmarks[0], expect, atol=1e-3)  # 128-px faces served at 128
+    assert np.isfinite(fs_a.landmarks).all() and fs_a.partners is None
+    half = FaceSet(faces[1], size=64)  # served smaller: (x + ½)·s − ½
+    np.testing.assert_allclose(half.landmarks, (fs_b.landmarks + 0.5) * 0.5 - 0.5, atol=1e-4)
+    # Partners: each A face's 10 closest B faces by landmark distance (the faceswap default).
+    fs_a.match_partners(fs_b)
+    dist = ((fs_a.landmarks[:, None] - fs_b.landmarks[None]) ** 2).sum((2, 3))
+    chosen = np.take_along_axis(dist, fs_a.partners.index, axis=1)
+    np.testing.assert_allclose(chosen, np.sort(dist, axis=1)[:, :10], rtol=1e-5)  # ties may swap
+    assert (np.diff(chosen, axis=1) >= -1e-3).all()  # closest first
+    assert (fs_a.partners.count == 10).all()
+    fs_b.match_partners(fs_b)  # --warp-partners same: never itself
+    assert not (fs_b.partners.index == np.arange(len(fs_b))[:, None]).any()
+    batch = fs_a.sample(np.random.default_rng(0), 5)
+    assert batch.faces.shape == (5, 128, 128, 6) and batch.partners.shape == (5, 10, 68, 2)
+    picks = [int(np.flatnonzero((fs_a.landmarks == lm).all((1, 2)))[0]) for lm in batch.landmarks]
+    np.testing.assert_array_equal(batch.partners, fs_b.landmarks[fs_a.partners.index[picks]])
+
+
+def test_warp_to_landmarks_trains_from_the_command_line(faces, tmp_path):
+    args = ["train", "-A", str(faces[0]), "-B", str(faces[1]), "-m", str(tmp_path), "--model",
+            "lightweight", "--batch-size", "4", "--iterations", "3", "--warp-to-landmarks", "-q"]
+    assert main(args) == 0
+    rows = (tmp_path / "loss_log.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    values = [dict(zip(header, r.split(","), strict=True)) for r in rows[1:]]
+    assert [int(v["iteration"]) for v in values] == [1, 2, 3]
+    assert all(np.isfinite(float(v["loss_a"])) and np.isfinite(float(v["loss_b"])) for v in values)
+
+
+def test_warp_to_landmarks_batches_move_the_landmarks(faces, tmp_path):
+    """Inside the trainer: the inputs differ from their targets by the landmark warp only."""
+    trainer = Trainer(_cfg(faces, tmp_path, model="lightweight"),
+                      aug_cfg=AugmentConfig(warp_to_landmarks=True, color=False))
+    assert trainer.sets[0].partners is not None and trainer.sets[1].partners is not None
+    batch = trainer.sets[1].sample(np.random.default_rng(0), 4)
+    lm = trainer._landmarks(batch)
+    t = trainer._to_tensor(batch.faces)
+    a = trainer.augmenter.augment(t[:, :3], t[:, 3:], torch.Generator().manual_seed(1), lm)
+    b = trainer.augmenter.augment(t[:, :3], t[:, 3:], torch.Generator().manual_seed(1), lm)
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
+    assert (a.inputs - a.targets).abs().mean() > 0.005
+
+
+def test_tensorboard_log_has_every_loss_and_no_duplicate_steps_after_resume(faces, tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    gan = _cfg(faces, tmp_path, model="gan", model_option=SMALL["gan"], iterations=3, save_interval=2)
+    Trainer(gan).run(False)
+    Trainer(_cfg(faces, tmp_path, iterations=5, save_interval=5)).run(False)  # resumes at 2: 3 is redone
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    header = (tmp_path / "loss_log.csv").read_text().splitlines()[0].split(",")
+    assert {"loss_a", "loss_b", "adv_a", "d_b"} <= tags and tags == set(header) - {"iteration", "seconds"}
+    for tag in ("loss_a", "d_b"):
+        events = acc.Scalars(tag)
+        assert [e.step for e in events] == [1, 2, 3, 4, 5]
+        assert all(np.isfinite(e.value) for e in events)

@@ -158,8 +158,3 @@ def test_colour_jitter_is_shared_by_input_and_target():
     plain = aug.center(to_batch(img, 4)).inputs
     lum_shift = (rgb_to_lab(batch.inputs)[:, 0] - rgb_to_lab(plain)[:, 0]).mean((1, 2))
     assert lum_shift.abs().max() > 0.5 and lum_shift.abs().max() <= 6.0 + 0.1
-
-
-def test_warp_to_landmarks_is_refused():
-    with pytest.raises(NotImplementedError, match="warp_to_landmarks"):
-        Augmenter(AugmentConfig(warp_to_landmarks=True), SIZE, OUT, COVERAGE)

@@ -9,6 +9,10 @@ the regular output grid. Here every step is a coordinate map, so the whole chain
 sampled **once** with ``grid_sample`` — one interpolation instead of the seed's two, the same
 code on CPU and GPU. Randomness comes only from the caller's ``torch.Generator``.
 
+With ``warp_to_landmarks`` the input's warp is faceswap's instead of the seed's: a smooth
+field moving the face's landmarks onto a similar face's (:mod:`swapface.train.warp_landmarks`),
+composed into the same single sampling.
+
 Coordinates are continuous pixels with pixel ``i`` covering ``[i, i+1)`` (grid_sample's
 ``align_corners=False``). The coverage window is ``[S/2 - cS/2, S/2 + cS/2]`` and output pixel
 ``j`` samples the window at ``(j + 0.5) / out`` — exactly what the seed's
@@ -28,6 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from swapface.core.config import option
+from swapface.core.errors import ConfigError
+from swapface.train.warp_landmarks import LandmarkBatch, choose_partners, landmark_field
 
 SEED_FACE_SIZE = 256  # the seed's stored face size: warp noise is given in its pixel units
 GRID = 5  # control points per side (seed)
@@ -46,7 +52,20 @@ class AugmentConfig:
     # 0.3·std for L* and ~0.4-0.6·std for a*/b*: visible lighting/tint changes, not recolouring.
     color_l: float = option(6.0, help="max L* shift (±, L* in 0..100)")
     color_ab: float = option(3.0, help="max a*/b* shift (±)")
-    warp_to_landmarks: bool = option(False, help="warp toward another face's landmarks (not implemented)")
+    warp_to_landmarks: bool = option(
+        False, help="instead of the random warp, warp each input's landmarks onto those of one of "
+        "the 10 closest faces by landmark distance (faceswap/dfaker warp to landmarks)")
+    warp_partners: str = option(
+        "other", choices=["other", "same"], help="where warp-to-landmarks draws those faces from: the "
+        "other identity (faceswap) or the same one")
+    landmark_noise: float = option(2.0, help="warp-to-landmarks jitter std of the target landmarks, "
+                                   "in px of a 256-px face (faceswap: 2)")
+
+    def __post_init__(self) -> None:
+        if self.warp_partners not in ("other", "same"):
+            raise ConfigError(f"warp_partners must be 'other' or 'same', got {self.warp_partners!r}")
+        if not 0 <= self.landmark_noise < float("inf"):
+            raise ConfigError(f"landmark_noise must be finite and ≥ 0, got {self.landmark_noise!r}")
 
 
 class Batch(NamedTuple):
@@ -64,15 +83,15 @@ class AugmentParams(NamedTuple):
     flip: Tensor  # [B] bool
     noise: Tensor | None  # [B,2,GRID,GRID] control-point offsets in px (x, y); None = no warp
     lab: Tensor | None  # [B,3] L*, a*, b* shifts; None = no colour change
+    # Warp to landmarks (replaces ``noise``): [B,68,2] stored-face px (pixel edges), the face's
+    # own landmarks and where they go (the partner's, jittered); NaN rows = no warp for that face.
+    lm_src: Tensor | None = None
+    lm_dst: Tensor | None = None
 
 
 class Augmenter:
     def __init__(self, cfg: AugmentConfig, face_size: int, output_size: int, coverage: float,
                  device: torch.device | str = "cpu") -> None:
-        if cfg.warp_to_landmarks:
-            raise NotImplementedError(
-                "AugmentConfig.warp_to_landmarks is not implemented yet: it needs per-face landmarks "
-                "in the batch; use random_warp (the default) instead")
         if not 0.0 < coverage <= 1.0:
             raise ValueError(f"coverage must be in (0, 1], got {coverage}")
         self.cfg, self.size, self.out, self.coverage = cfg, face_size, output_size, coverage
@@ -94,27 +113,43 @@ class Augmenter:
         centres = torch.arange(output_size, dtype=torch.float32) + 0.5
         self._out_px = torch.stack(torch.meshgrid(centres, centres, indexing="xy")).to(self.device)
 
-    def sample_params(self, batch: int, generator: torch.Generator) -> AugmentParams:
+    def sample_params(self, batch: int, generator: torch.Generator,
+                      landmarks: LandmarkBatch | None = None) -> AugmentParams:
         """Draw one batch's parameters. Always draws the same amount, whatever the config, so
         a seed's stream does not shift when an option is toggled; drawn on the generator's
-        device (CPU for bit-identical batches) and moved to ours."""
+        device (CPU for bit-identical batches) and moved to ours. ``landmarks`` (on our
+        device) is required with ``warp_to_landmarks``: the partner is drawn here, from the
+        same generator, so a seed fixes it too."""
         u = torch.rand(batch, 8, generator=generator, device=generator.device).to(self.device)
         noise = torch.randn(batch, 2, GRID, GRID, generator=generator, device=generator.device)
+        pick = torch.rand(batch, generator=generator, device=generator.device).to(self.device)
+        lm_noise = torch.randn(batch, 68, 2, generator=generator, device=generator.device).to(self.device)
         c, s = self.cfg, self.size
         signed = u * 2 - 1
         lab_amount = torch.tensor([c.color_l, c.color_ab, c.color_ab], device=self.device)
+        lm_src = lm_dst = None
+        if c.warp_to_landmarks:
+            if landmarks is None:
+                raise ValueError("warp_to_landmarks needs the batch's landmarks (a LandmarkBatch)")
+            jitter = lm_noise * (c.landmark_noise * s / SEED_FACE_SIZE)
+            lm_src, lm_dst = choose_partners(landmarks, pick, jitter)
         return AugmentParams(
             angle=signed[:, 0] * math.radians(c.rotation),
             scale=1 + signed[:, 1] * c.zoom,
             shift=signed[:, 2:4] * (c.shift * s),
             flip=u[:, 4] < c.flip,
-            noise=noise.to(self.device) * (c.warp_noise * s / SEED_FACE_SIZE) if c.random_warp else None,
+            noise=(noise.to(self.device) * (c.warp_noise * s / SEED_FACE_SIZE)
+                   if c.random_warp and not c.warp_to_landmarks else None),
             lab=signed[:, 5:8] * lab_amount if c.color else None,
+            lm_src=lm_src,
+            lm_dst=lm_dst,
         )
 
-    def augment(self, faces: Tensor, masks: Tensor | None, generator: torch.Generator) -> Batch:
-        """faces [B,3,S,S] RGB in [0,1] (masks [B,1,S,S]) on ``device`` → an augmented batch."""
-        return self.render(faces, masks, self.sample_params(faces.shape[0], generator))
+    def augment(self, faces: Tensor, masks: Tensor | None, generator: torch.Generator,
+                landmarks: LandmarkBatch | None = None) -> Batch:
+        """faces [B,3,S,S] RGB in [0,1] (masks [B,1,S,S]) on ``device`` → an augmented batch.
+        ``landmarks``: the faces' own and candidate partners' (needed by ``warp_to_landmarks``)."""
+        return self.render(faces, masks, self.sample_params(faces.shape[0], generator, landmarks))
 
     def center(self, faces: Tensor, masks: Tensor | None = None) -> Batch:
         """No augmentation (previews): the coverage window resized to output_size."""
@@ -130,7 +165,9 @@ class Augmenter:
             raise ValueError(f"expected {self.size}×{self.size} faces, got {h}×{w}")
         ctrl = self._ctrl.expand(b, -1, -1, -1) if p.noise is None else self._ctrl + p.noise
         maps = [self._target_map(ctrl)]
-        if p.noise is not None:  # warped input: the jittered grid interpolated over the window
+        if p.lm_src is not None and p.lm_dst is not None:  # warped input: landmarks moved
+            maps.insert(0, self._landmark_map(p))
+        elif p.noise is not None:  # warped input: the jittered grid interpolated over the window
             maps.insert(0, torch.einsum("ik,bckl,jl->bcij", self._interp, ctrl, self._interp))
         # Both maps live in the transformed face; pull them back through flip and the random
         # affine, so one grid_sample reads the stored face directly (border = seed's replicate).
@@ -144,7 +181,7 @@ class Augmenter:
             rgb = lab_to_rgb(rgb_to_lab(rgb) + p.lab[:, :, None, None]).clamp(0.0, 1.0)
         rgb = rgb.to(faces.dtype)
         targets = rgb[:, :, -self.out:]
-        inputs = rgb[:, :, :self.out] if p.noise is not None else targets
+        inputs = rgb[:, :, :self.out] if len(maps) == 2 else targets
         target_masks = None
         if masks is not None:
             target_masks = F.grid_sample(masks.float(), grid[:, -self.out:], mode="bilinear",
@@ -168,6 +205,22 @@ class Augmenter:
         src_mean, dst_mean = src_mean[..., 0], dst_mean[..., 0]
         offset = src_mean - torch.einsum("bij,j->bi", inv, dst_mean)
         return self._apply(inv, offset, self._out_px.expand(ctrl.shape[0], -1, -1, -1))
+
+    def _landmark_map(self, p: AugmentParams) -> Tensor:
+        """Output pixel centres → transformed-face px for warp to landmarks. The landmarks go
+        through this sample's flip/rotation/zoom/shift and window into output pixels (faceswap
+        warps after its transform too, but with untransformed landmarks); the spline moving
+        them is solved there, with its anchors on the output's corners and edge midpoints."""
+        assert p.lm_src is not None and p.lm_dst is not None
+        a, b = self._transform_inverse(p)
+        a_inv = torch.linalg.inv(a)
+        lo, step = self.size * (1 - self.coverage) / 2, self.size * self.coverage / self.out
+
+        def to_output(points: Tensor) -> Tensor:  # stored px → transformed px → output px
+            return (torch.einsum("bij,bnj->bni", a_inv, points - b[:, None]) - lo) / step
+
+        field = landmark_field(to_output(p.lm_src), to_output(p.lm_dst), self.out)
+        return field * step + lo
 
     def _transform_inverse(self, p: AugmentParams) -> tuple[Tensor, Tensor]:
         """Affine (A, b) taking transformed-face px to stored-face px. The forward transform is

@@ -3,6 +3,8 @@
 Faces and their masks are decoded once and kept as uint8 when they fit the memory budget
 (the usual case: 2,000 faces at 256 px are 400 MB); larger sets are read from disk per
 batch. A background thread prepares the next batch while the model trains on this one.
+Each batch carries its faces' aligned landmarks and, once :meth:`FaceSet.match_partners` has
+run (warp to landmarks), the landmarks of each face's closest faces.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -24,6 +27,7 @@ from swapface.align.transform import transform_points
 from swapface.core.errors import InputError
 from swapface.core.images import ImageReadError, is_image_path, read_image, read_metadata
 from swapface.media.source import natural_key
+from swapface.train.warp_landmarks import NEAREST, nearest_faces
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,25 @@ MEMORY_BUDGET = 3 * 1024**3  # bytes of decoded faces kept in RAM per side
 class FaceItem:
     path: Path
     landmarks: np.ndarray | None  # (68, 2) in aligned-face pixels, None if no metadata
+    size: int | None = None  # the face image's size as extract wrote it (metadata), if known
+
+
+class SideBatch(NamedTuple):
+    """One side's batch as the prefetcher serves it (NumPy, CPU)."""
+
+    faces: np.ndarray  # (B, S, S, 6) uint8: BGR face + extended/eye/mouth masks
+    landmarks: np.ndarray  # (B, 68, 2) float32 at S px, cv2 convention; NaN rows: none known
+    partners: np.ndarray | None  # (B, K, 68, 2) closest faces' landmarks (after match_partners)
+    partner_count: np.ndarray | None  # (B,) usable rows of ``partners`` per face
+
+
+@dataclass
+class Partners:
+    """Each face's closest faces (by landmark distance) in ``pool``, closest first."""
+
+    index: np.ndarray  # (N, K) indices into pool
+    count: np.ndarray  # (N,) usable entries per row (0: no landmarks on one side)
+    pool: np.ndarray  # (Np, 68, 2) the pool set's landmarks
 
 
 def scan_faces(folder: Path) -> list[FaceItem]:
@@ -49,9 +72,11 @@ def scan_faces(folder: Path) -> list[FaceItem]:
             meta = read_metadata(path)
         except (OSError, ValueError):
             meta = None
+        size = None
         if meta and "landmarks" in meta and "warp_matrix" in meta:
             landmarks = transform_points(np.asarray(meta["landmarks"]), np.asarray(meta["warp_matrix"]))
-        items.append(FaceItem(path, landmarks))
+            size = int(meta["size"]) if isinstance(meta.get("size"), int | float) else None
+        items.append(FaceItem(path, landmarks, size))
     if not items:
         raise InputError(f"no face images in {folder} (run `swapface extract` first)")
     missing = sum(i.landmarks is None for i in items)
@@ -89,6 +114,36 @@ class FaceSet:
         self.cache_all = len(self.items) * self.size * self.size * 6 <= MEMORY_BUDGET
         self._bad: set[int] = set()
         self._lock = threading.Lock()
+        # Every face's aligned landmarks at ``size`` px, cv2 convention (NaN: none known), from
+        # the metadata alone so that no image is decoded: scaled from the face's size as written
+        # by extract (else the folder's common size); load() corrects a face whose file differs.
+        self.landmarks = np.full((len(self.items), 68, 2), np.nan, np.float32)
+        common = None if size else self.size
+        for i, item in enumerate(self.items):
+            if item.landmarks is None or np.shape(item.landmarks) != (68, 2):
+                continue
+            if item.size is None:
+                item.size = common = common or self._common_size()
+            self.landmarks[i] = self._rescale(item.landmarks, item.size)
+        self.partners: Partners | None = None
+
+    def _rescale(self, landmarks: np.ndarray, native: int) -> np.ndarray:
+        """Landmarks of a ``native``-px face at ``size`` px: a resize by s maps a cv2 pixel
+        coordinate x to (x + ½)·s − ½."""
+        return (landmarks + 0.5) * (self.size / native) - 0.5
+
+    def match_partners(self, pool: FaceSet, k: int = NEAREST) -> None:
+        """Find each face's ``k`` closest faces in ``pool`` by landmark distance, once, for warp
+        to landmarks (``pool`` may be this set: a face is then never its own partner). Both
+        sets must be served at the same size, so their landmarks share one pixel frame."""
+        if pool.size != self.size:
+            raise ValueError(f"partner pool served at {pool.size} px, this set at {self.size} px")
+        index, count = nearest_faces(self.landmarks, pool.landmarks, k, exclude_self=pool is self)
+        self.partners = Partners(index, count, pool.landmarks)
+        unmatched = int((count == 0).sum())
+        if unmatched:
+            log.warning("%s: %d face(s) have no landmarks or no partner with landmarks; "
+                        "warp to landmarks leaves them unwarped", self.folder, unmatched)
 
     def _common_size(self) -> int:
         sizes: Counter[int] = Counter()
@@ -118,28 +173,40 @@ class FaceSet:
                     self._bad.add(index)
                     log.warning("skipping unreadable face: %s", exc)
             return None
-        scale = 1.0
+        lm = None
+        if item.landmarks is not None and np.isfinite(self.landmarks[index]).all():
+            if item.size != face.shape[0]:  # the metadata's size was not this file's
+                item.size = face.shape[0]
+                self.landmarks[index] = self._rescale(item.landmarks, item.size)
+            lm = self.landmarks[index]
         if face.shape[0] != self.size or face.shape[1] != self.size:
-            scale = self.size / face.shape[0]
             face = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        lm = None if item.landmarks is None else item.landmarks * scale
         data = np.concatenate([face, face_masks(lm, self.size)], axis=2)
         if self.cache_all:
             self._cache[index] = data
         return data
 
-    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        """(count, size, size, 6) random faces (with replacement across epochs)."""
-        out = []
+    def sample(self, rng: np.random.Generator, count: int) -> SideBatch:
+        """``count`` random faces (with replacement across epochs) with their landmarks."""
+        out, picks = [], []
         attempts = 0
         while len(out) < count:
             attempts += 1
             if attempts > count * 20 or len(self._bad) >= len(self.items):
                 raise InputError(f"too many unreadable faces in {self.folder}")
-            data = self.load(int(rng.integers(len(self.items))))
+            index = int(rng.integers(len(self.items)))
+            data = self.load(index)
             if data is not None:
                 out.append(data)
-        return np.stack(out)
+                picks.append(index)
+        return self.batch(np.stack(out), np.asarray(picks))
+
+    def batch(self, faces: np.ndarray, indices: np.ndarray) -> SideBatch:
+        """A :class:`SideBatch` of the faces at ``indices`` (already loaded as ``faces``)."""
+        if self.partners is None:
+            return SideBatch(faces, self.landmarks[indices], None, None)
+        p = self.partners
+        return SideBatch(faces, self.landmarks[indices], p.pool[p.index[indices]], p.count[indices])
 
 
 class BatchPrefetcher:
@@ -149,7 +216,7 @@ class BatchPrefetcher:
         self.sets = sets
         self.batch = batch
         self.rng = np.random.default_rng(seed)
-        self._queue: queue.Queue[tuple[np.ndarray, np.ndarray] | BaseException] = queue.Queue(depth)
+        self._queue: queue.Queue[tuple[SideBatch, SideBatch] | BaseException] = queue.Queue(depth)
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(2)  # cv2 decoding releases the GIL
         self._thread = threading.Thread(target=self._fill, daemon=True)
@@ -170,7 +237,7 @@ class BatchPrefetcher:
         except BaseException as exc:  # surfaced to the training loop
             self._queue.put(exc)
 
-    def next(self) -> tuple[np.ndarray, np.ndarray]:
+    def next(self) -> tuple[SideBatch, SideBatch]:
         item = self._queue.get()
         if isinstance(item, BaseException):
             raise item

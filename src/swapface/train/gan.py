@@ -11,12 +11,18 @@ Defaults are faceswap-GAN v2.2's (``FaceSwap_GAN_v2.2_train_test.ipynb`` loss_we
 every L1 difference alike, so the weights keep their ratios to the reconstruction loss.
 Deviations: plain LSGAN instead of its default mixup-LSGAN, and the adversarial and edge terms
 judge only the blended face (it also scored the raw RGB, which the trainer does not pass here).
+
+Under DDP (:meth:`GanObjective.distribute`) each discriminator has its own wrapper, used only
+by its own update, so its backward all-reduces exactly its gradients. The generator's
+adversarial term calls the bare discriminator with its weights frozen: gradients flow through
+it into the generator (whose wrapper syncs them) and never reach the discriminator, so nothing
+of D is reduced, or left half-reduced, during the generator step.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -92,6 +98,14 @@ class GanObjective:
         # faceswap-GAN gives each discriminator its own Adam; one Adam over both is the same
         # update, since Adam's state is per parameter.
         self.optimizer = torch.optim.Adam(model.discriminator_parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
+        # What the D step runs per side: the bare discriminators, or their DDP wrappers.
+        self.critics: dict[str, nn.Module] = dict(model.discriminators.items())
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Wrap each discriminator for its own update (e.g. in DistributedDataParallel): one
+        wrapper per side, since a side's update uses only its own discriminator and DDP
+        expects every parameter it wraps to get a gradient in each backward."""
+        self.critics = {side: wrap(d) for side, d in self.model.discriminators.items()}
 
     @staticmethod
     def blend(rgb: Tensor, mask: Tensor | None, warped: Tensor) -> Tensor:
@@ -137,7 +151,7 @@ class GanObjective:
         with _fp32(real):
             images = torch.cat([real.float(), fake.detach().float()])
             pairs = warped.detach().float()
-            scores = self.model.discriminate(images, torch.cat([pairs, pairs]), side)  # one pass
+            scores = self.critics[side](GanModel.pair(images, torch.cat([pairs, pairs])))  # one pass
             real_score, fake_score = scores.chunk(2)
             loss = (real_score - 1.0).square().mean() + fake_score.square().mean()
         # Clear stale gradients (both sides share this optimizer) so only this loss is applied.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import signal
@@ -17,19 +15,21 @@ import torch
 from torch import nn
 
 from swapface import __version__
-from swapface.core.errors import ConfigError, SwapfaceError
+from swapface.core.errors import SwapfaceError
 from swapface.core.fileio import atomic_write_bytes
 from swapface.core.images import encode_image, write_image
 from swapface.core.progress import progress
 from swapface.train.augment import AugmentConfig, Augmenter
 from swapface.train.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
 from swapface.train.config import TrainConfig
-from swapface.train.data import BatchPrefetcher, FaceSet
+from swapface.train.data import BatchPrefetcher, FaceSet, SideBatch
 from swapface.train.gan import GanConfig, GanObjective
 from swapface.train.losses import FaceLoss, LossConfig
+from swapface.train.losslog import LossLog
 from swapface.train.models import SwapModel, build_model, model_options
 from swapface.train.preview import preview_grid
 from swapface.train.runtime import Runtime, setup_runtime, shutdown_runtime
+from swapface.train.warp_landmarks import LandmarkBatch
 
 log = logging.getLogger(__name__)
 PREVIEW_SAMPLES = 6
@@ -40,11 +40,17 @@ class TrainingDiverged(SwapfaceError):
 
 
 class _BothSides(nn.Module):
-    """One forward for both identities, so DDP sees every parameter used once per step."""
+    """One forward for both identities, so DDP sees every generator parameter used once per step.
+
+    Only the encoder and decoders are registered: DDP syncs what a module registers, and a
+    GAN's discriminators are not used in this forward — they get DDP wrappers of their own
+    (:meth:`GanObjective.distribute`), each synced by its own backward in the D step.
+    """
 
     def __init__(self, model: SwapModel) -> None:
         super().__init__()
-        self.model = model
+        self.encoder, self.decoders = model.encoder, model.decoders
+        self.__dict__["model"] = model  # called, not registered (nn.Module would register it)
 
     def forward(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[Any, Any]:
         return self.model(xa, "a"), self.model(xb, "b")
@@ -86,6 +92,11 @@ class Trainer:
             log.warning("face sizes differ (A %d px, B %d px); B is resized to A",
                         self.sets[0].size, self.sets[1].size)
             self.sets = (self.sets[0], FaceSet(cfg.faces_b, self.sets[0].size))
+        if self.aug_cfg.warp_to_landmarks:  # each face's 10 closest faces, found once
+            a, b = self.sets
+            same = self.aug_cfg.warp_partners == "same"
+            a.match_partners(a if same else b)
+            b.match_partners(b if same else a)
         self.augmenter = Augmenter(self.aug_cfg, self.sets[0].size, self.model.input_size,
                                    cfg.coverage, self.rt.device)
         self.loss = FaceLoss(self.loss_cfg).to(self.rt.device)
@@ -137,13 +148,18 @@ class Trainer:
         return self.rt.device.type == "cuda" if cl is None else cl
 
     def _wrapped(self) -> nn.Module:
+        """The generator as the step calls it: DDP-wrapped when distributed (a GAN's
+        discriminators get their own wrappers), then compiled where configured."""
         net: nn.Module = _BothSides(self.model)
-        if self.rt.distributed and self.gan is not None:
-            # The discriminators would need their own DDP wrapper and gradient sync.
-            raise ConfigError("the gan model does not support multi-process (DDP) training yet")
         if self.rt.distributed:
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
-            net = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+
+            def ddp(module: nn.Module) -> nn.Module:
+                return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+            net = ddp(net)
+            if self.gan is not None:
+                self.gan.distribute(ddp)
         use_compile = self.cfg.compile if self.cfg.compile is not None else self.rt.device.type == "cuda"
         if use_compile:
             net = torch.compile(net)  # type: ignore[assignment]
@@ -159,12 +175,19 @@ class Trainer:
             t = t.contiguous(memory_format=torch.channels_last)
         return t
 
-    def step(self, net: nn.Module, batch_a: np.ndarray, batch_b: np.ndarray,
+    def _landmarks(self, batch: SideBatch) -> LandmarkBatch | None:
+        """The batch's landmarks on the device, for warp to landmarks (else not needed)."""
+        if not self.aug_cfg.warp_to_landmarks or batch.partners is None or batch.partner_count is None:
+            return None
+        return LandmarkBatch(torch.from_numpy(batch.landmarks), torch.from_numpy(batch.partners),
+                             torch.from_numpy(batch.partner_count)).to(self.rt.device)
+
+    def step(self, net: nn.Module, batch_a: SideBatch, batch_b: SideBatch,
              generator: torch.Generator) -> dict[str, float]:
         sides = []
         for raw in (batch_a, batch_b):
-            t = self._to_tensor(raw)
-            sides.append(self.augmenter.augment(t[:, :3], t[:, 3:], generator))
+            t = self._to_tensor(raw.faces)
+            sides.append(self.augmenter.augment(t[:, :3], t[:, 3:], generator, self._landmarks(raw)))
         with self.rt.autocast():
             (pa, ma), (pb, mb) = net(sides[0].inputs, sides[1].inputs)
         total = torch.zeros((), device=self.rt.device)
@@ -317,56 +340,3 @@ class Trainer:
             if stop and self._stop_reason is None:
                 self._stop_reason = "another rank"
         return stop
-
-
-class LossLog:
-    """loss_log.csv, trimmed on resume to the checkpoint's iteration (no duplicate rows)."""
-
-    def __init__(self, path: Path, start_iteration: int, tensorboard: bool = False) -> None:
-        self.path = path
-        self._fields: list[str] | None = None
-        rows: list[dict[str, str]] = []
-        if path.is_file():
-            with open(path, newline="") as fh:
-                reader = csv.DictReader(fh)
-                self._fields = list(reader.fieldnames or []) or None
-                rows = [r for r in reader if int(r.get("iteration", 0) or 0) <= start_iteration]
-            buf = io.StringIO()
-            if self._fields:
-                writer = csv.DictWriter(buf, self._fields)
-                writer.writeheader()
-                writer.writerows(rows)
-            atomic_write_bytes(path, buf.getvalue().encode())
-        self._fh = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
-        self._writer: csv.DictWriter[str] | None = None
-        self._tb: Any = None
-        if tensorboard:
-            try:  # optional: only when the tensorboard package is installed
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(path.parent / "tensorboard"), purge_step=start_iteration + 1)
-            except ImportError:
-                pass
-
-    def append(self, iteration: int, seconds: float, parts: dict[str, float]) -> None:
-        row = {"iteration": iteration, "seconds": round(seconds, 3),
-               **{k: round(v, 6) for k, v in parts.items()}}
-        if self._writer is None:
-            self._fields = self._fields or list(row)
-            self._writer = csv.DictWriter(self._fh, self._fields, extrasaction="ignore")
-            if self._fh.tell() == 0:
-                self._writer.writeheader()
-        self._writer.writerow(row)
-        if self._tb is not None:
-            for key, value in parts.items():
-                self._tb.add_scalar(key, value, iteration)
-
-    def flush(self) -> None:
-        self._fh.flush()
-        if self._tb is not None:
-            self._tb.flush()
-
-    def close(self) -> None:
-        self._fh.close()
-        if self._tb is not None:
-            self._tb.close()

@@ -173,6 +173,11 @@ class GanModel(SwapModel):
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminators.parameters()
 
+    @staticmethod
+    def pair(image: Tensor, warped: Tensor) -> Tensor:
+        """A discriminator's input: the face and the warped face it was made from, stacked."""
+        return torch.cat([image, warped], dim=1)
+
     def discriminate(self, image: Tensor, warped: Tensor, side: str) -> Tensor:
         """LSGAN scores ``[B, 1, 8, 8]`` of ``image`` given the warped face it was made from."""
-        return self.discriminators[side](torch.cat([image, warped], dim=1))
+        return self.discriminators[side](self.pair(image, warped))
