@@ -302,3 +302,12 @@ def test_convert_smoothing_switch(setup, tmp_path):
     assert "faces on 1 tracks" in on.smoothing and off.smoothing == "off"
     a, b = _frames(tmp_path / "on"), _frames(tmp_path / "off")
     assert any(not np.array_equal(a[i], b[i]) for i in (10, 11, 12))
+
+
+def test_coverage_comes_from_the_model_folder(setup, caplog):
+    from swapface.convert.swapper import Swapper
+
+    assert read_architecture(setup["model"])["coverage"] == COVERAGE
+    assert Swapper(setup["model"], False, True).coverage == COVERAGE
+    assert Swapper(setup["model"], False, True, coverage=0.8).coverage == 0.8
+    assert "differs from the 0.625 the model was trained with" in caplog.text

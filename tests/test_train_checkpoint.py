@@ -86,6 +86,16 @@ def test_frozen_architecture_refuses_changes(tmp_path):
         ckpt.freeze_architecture(tmp_path, {"model": "original", "options": {"learn_mask": True}})
 
 
+def test_coverage_is_recorded_and_old_folders_are_upgraded(tmp_path):
+    old = {"model": "original", "options": {"learn_mask": False}}
+    ckpt.freeze_architecture(tmp_path, old)  # a folder from before coverage was recorded
+    assert ckpt.trained_coverage(ckpt.read_architecture(tmp_path)) == 0.625  # the old default
+    ckpt.freeze_architecture(tmp_path, {**old, "coverage": 0.75})
+    assert ckpt.read_architecture(tmp_path)["coverage"] == 0.75
+    with pytest.raises(ConfigError, match="coverage"):
+        ckpt.freeze_architecture(tmp_path, {**old, "coverage": 0.6})
+
+
 _SAVER = """
 import sys, torch
 from torch import nn

@@ -15,12 +15,8 @@ import numpy as np
 
 from swapface.align.records import FaceRecord
 from swapface.convert.masks import build, centre_window, window_matrix
-from swapface.core.errors import InputError
 
 log = logging.getLogger(__name__)
-
-DEFAULT_COVERAGE = 0.625  # training's default; used for model folders that predate model.json's field
-
 
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """2×3 affine ``outer ∘ inner``."""
@@ -61,34 +57,19 @@ class Swapper:
                  coverage: float | None = None) -> None:
         import torch
 
-        from swapface.train.checkpoint import load_checkpoint, read_architecture
-        from swapface.train.models import build_model
+        from swapface.train.inference import load_for_inference
 
         self.torch = torch
-        arch = read_architecture(model_dir)
-        self.device = "cuda" if torch.cuda.is_available() and not cpu else "cpu"
-        model = build_model(arch["model"], arch.get("options", {}))
-        checkpoint = load_checkpoint(model_dir, self.device)
-        if checkpoint is None:
-            raise InputError(f"{model_dir} has no checkpoint yet; train the model first")
-        try:
-            model.load_state_dict(checkpoint.model)
-        except RuntimeError as exc:  # shapes differ: model.json edited or weights from elsewhere
-            first = str(exc).splitlines()[1:2] or [str(exc)]
-            raise InputError(f"{model_dir}: the checkpoint does not fit the architecture in "
-                             f"model.json (another resolution or options?): {first[0].strip()}") from exc
-        self.model = model.to(self.device).eval()
-        self.input_size = int(arch.get("input_size", model.input_size))
-        self.output_size = int(arch.get("output_size", model.output_size))
+        loaded = load_for_inference(model_dir, cpu)
+        self.model, self.device, arch = loaded.model, loaded.device, loaded.arch
+        self.input_size = int(arch.get("input_size", self.model.input_size))
+        self.output_size = int(arch.get("output_size", self.model.output_size))
         self.side = "a" if swap_model else "b"
-        trained = arch.get("coverage")
-        if coverage is None:
-            self.coverage = float(trained) if trained is not None else DEFAULT_COVERAGE
-        else:
-            self.coverage = float(coverage)
-            if trained is not None and abs(float(trained) - coverage) > 1e-6:
-                log.warning("--coverage %.3f differs from the %.3f the model was trained with; "
-                            "the face will be cropped differently from training", coverage, trained)
+        trained = loaded.coverage
+        self.coverage = trained if coverage is None else float(coverage)
+        if abs(trained - self.coverage) > 1e-6:
+            log.warning("--coverage %.3f differs from the %.3f the model was trained with; "
+                        "the face will be cropped differently from training", coverage, trained)
         # bf16 halves the memory traffic on GPUs; the CPU path stays fp32 (exact, and bf16 is
         # slow on CPUs without native support).
         self.autocast = self.device == "cuda" and torch.cuda.is_bf16_supported()

@@ -41,8 +41,10 @@ class EvaluateConfig:
     )
     max_references: int = option(100, help="at most this many B reference faces (evenly spaced)")
     max_faces: int = option(200, help="reconstruction: at most this many faces per side")
-    coverage: float = option(0.625, help="reconstruction: fraction of the aligned face the model "
-                             "sees (as trained)")
+    coverage: float | None = option(
+        None, help="reconstruction: fraction of the aligned face the model sees "
+        "(default: as recorded in the model folder)"
+    )
     sheet_frames: int = option(8, help="frame pairs on the contact sheet")
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
 
@@ -53,7 +55,7 @@ class EvaluateConfig:
             raise ConfigError("--max-references must be at least 1")
         if self.max_faces < 1:
             raise ConfigError("--max-faces must be at least 1")
-        if not 0.0 < self.coverage <= 1.0:
+        if self.coverage is not None and not 0.0 < self.coverage <= 1.0:
             raise ConfigError("--coverage must be in (0, 1]")
         if not 0 <= self.upsample <= 4:
             raise ConfigError("--upsample must be between 0 and 4")

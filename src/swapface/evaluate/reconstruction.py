@@ -37,21 +37,10 @@ class ReconstructionFigures:
 
 def load_model(model_dir: Path, cpu: bool = False) -> tuple[Any, str]:
     """(model in eval mode, device) from a model folder, as ``convert`` loads it."""
-    import torch
+    from swapface.train.inference import load_for_inference
 
-    from swapface.train.checkpoint import load_checkpoint, read_architecture
-    from swapface.train.models import build_model
-
-    if not model_dir.is_dir():
-        raise InputError(f"model folder not found: {model_dir}")
-    arch = read_architecture(model_dir)
-    device = "cuda" if torch.cuda.is_available() and not cpu else "cpu"
-    model = build_model(arch["model"], arch.get("options", {}))
-    checkpoint = load_checkpoint(model_dir, device)
-    if checkpoint is None:
-        raise InputError(f"{model_dir} has no checkpoint yet; train the model first")
-    model.load_state_dict(checkpoint.model)
-    return model.to(device).eval(), device
+    loaded = load_for_inference(model_dir, cpu)
+    return loaded.model, loaded.device
 
 
 def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int = 200,
@@ -99,9 +88,16 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
     return SideScores(count, ssim_sum / count, l1_sum / count)
 
 
-def reconstruction(model_dir: Path, faces_a: Path | None, faces_b: Path | None, coverage: float,
-                   limit: int, cpu: bool, show_progress: bool = False) -> ReconstructionFigures:
-    model, device = load_model(model_dir, cpu)
+def reconstruction(model_dir: Path, faces_a: Path | None, faces_b: Path | None,
+                   coverage: float | None, limit: int, cpu: bool,
+                   show_progress: bool = False) -> ReconstructionFigures:
+    """SSIM and L1 of A→A and B→B; ``coverage`` None = as recorded in the model folder."""
+    from swapface.train.inference import load_for_inference
+
+    loaded = load_for_inference(model_dir, cpu)
+    model, device = loaded.model, loaded.device
+    if coverage is None:
+        coverage = loaded.coverage
     scores = {side: None if folder is None else
               score_faces(model, folder, side, coverage, limit, device, show_progress)
               for side, folder in (("a", faces_a), ("b", faces_b))}

@@ -197,6 +197,12 @@ def freeze_architecture(model_dir: Path, spec: dict[str, Any]) -> dict[str, Any]
     path = model_dir / MODEL_JSON
     if path.is_file():
         frozen = json.loads(path.read_text())
+        if "coverage" in spec and "coverage" not in frozen:
+            # Folders from before coverage was recorded: the resumed run's value is the best
+            # knowledge there is; record it so convert and evaluate use it from now on.
+            frozen = {**frozen, "coverage": spec["coverage"]}
+            if frozen == spec:
+                write_json(path, frozen)
         if frozen != spec:
             diff = sorted(k for k in set(frozen) | set(spec) if frozen.get(k) != spec.get(k))
             raise ConfigError(
@@ -207,6 +213,12 @@ def freeze_architecture(model_dir: Path, spec: dict[str, Any]) -> dict[str, Any]
     model_dir.mkdir(parents=True, exist_ok=True)
     write_json(path, spec)
     return spec
+
+
+def trained_coverage(arch: dict[str, Any], default: float = 0.625) -> float:
+    """The coverage a model was trained with (``default`` for folders that predate the field)."""
+    value = arch.get("coverage")
+    return float(value) if value is not None else default
 
 
 def read_architecture(model_dir: Path) -> dict[str, Any]:

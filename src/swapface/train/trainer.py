@@ -115,8 +115,10 @@ class Trainer:
             options = options or frozen.get("options", {})
         torch.manual_seed(cfg.seed)
         model = build_model(name, options)
+        # coverage belongs to the model: convert and evaluate must crop faces the same way.
         spec = {"model": name, "options": model_options(model),
-                "input_size": model.input_size, "output_size": model.output_size}
+                "input_size": model.input_size, "output_size": model.output_size,
+                "coverage": cfg.coverage}
         if rt.is_main:
             freeze_architecture(cfg.model_dir, spec)
         model.to(rt.device)
