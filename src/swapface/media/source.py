@@ -6,13 +6,14 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from swapface.core.errors import InputError
 from swapface.core.images import ImageReadError, is_image_path, read_image
-from swapface.media.video import VIDEO_EXTENSIONS, iter_video, probe_video
+from swapface.media.video import VIDEO_EXTENSIONS, iter_video_timed, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,13 @@ _OWN_FILES = re.compile(
 class Frame:
     index: int  # position in the source (decode order for video, sorted order for folders)
     name: str  # stable frame name: "<stem>_<index:06d>" for video, file name for folders
-    timestamp: float | None
+    timestamp: float | None  # presentation time in seconds (float, for stores and manifests)
     image: np.ndarray  # uint8 BGR
+    # The same presentation time, exact (pts × time base), and how long the frame shows.
+    # Pass both to a writer, ``write(image, pts=frame.time, duration=frame.duration)``, to
+    # keep a variable frame rate and the source's length. None for images.
+    time: Fraction | None = None
+    duration: Fraction | None = None
 
 
 def natural_key(name: str) -> list[object]:
@@ -67,10 +73,11 @@ class FrameSource:
         if self.is_video:
             decoded = 0
             errors: list[str] = []
-            for index, ts, image in iter_video(self.path, problems=errors):
+            for index, time, duration, image in iter_video_timed(self.path, problems=errors):
                 decoded = index + 1
                 if index % every_n == 0 and index not in skip:
-                    yield Frame(index, self.frame_name(index), ts, image)
+                    ts = float(time) if time is not None else None
+                    yield Frame(index, self.frame_name(index), ts, image, time, duration)
             self.decoded = decoded
             # An estimated count (Matroska, WebM) can be a frame or two off the truth.
             slack = 0 if self.count_exact else max(2, self.count // 100)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import av
 import numpy as np
@@ -164,6 +165,13 @@ def _parse_clock(text: str | None) -> float | None:
         return None
 
 
+class TimedFrame(NamedTuple):
+    index: int
+    time: Fraction | None  # presentation time, seconds (pts × time base), exact
+    duration: Fraction | None  # how long it shows (its packet's duration), when known
+    image: np.ndarray  # uint8 BGR
+
+
 def iter_video(
     path: str | Path, problems: list[str] | None = None
 ) -> Iterator[tuple[int, float | None, np.ndarray]]:
@@ -173,6 +181,17 @@ def iter_video(
     0). A stream that breaks off (truncated file, corrupt packet at the end) stops the
     iteration with a warning instead of an exception: what was decoded stays usable, and
     the reason is appended to ``problems`` when a list is given.
+    """
+    for frame in iter_video_timed(path, problems):
+        yield frame.index, (float(frame.time) if frame.time is not None else None), frame.image
+
+
+def iter_video_timed(path: str | Path, problems: list[str] | None = None) -> Iterator[TimedFrame]:
+    """:func:`iter_video` with exact times and each frame's duration.
+
+    Writers take these to reproduce a variable frame rate to the tick and to end the
+    video where the source ends; audio spans built with :func:`frame_times` match these
+    times exactly, with no float rounding.
     """
     path = Path(path)
     container = _open(path)
@@ -191,9 +210,45 @@ def iter_video(
                 if problems is not None:
                     problems.append(f"{path.name}: decoding stopped after {index} frames: {exc}")
                 break
-            yield index, (float(frame.time) if frame.time is not None else None), frame.to_ndarray(
-                format="bgr24"
-            )
+            time = duration = None
+            if frame.time_base is not None:
+                if frame.pts is not None:
+                    time = Fraction(frame.pts) * frame.time_base
+                if frame.duration:
+                    duration = Fraction(frame.duration) * frame.time_base
+            yield TimedFrame(index, time, duration, frame.to_ndarray(format="bgr24"))
             index += 1
     finally:
         container.close()
+
+
+def frame_times(path: str | Path) -> list[tuple[Fraction, Fraction]]:
+    """(start, end) presentation time of every frame, in order, without decoding.
+
+    Read from the packets' timestamps (sorted: packets come in decode order), so a whole
+    clip takes milliseconds. A frame ends where the next one starts; the last one lasts
+    its packet's duration (or the nominal frame time when the container gives none).
+    Entries line up with :func:`iter_video` indices for every file whose packets all
+    carry timestamps; packets the demuxer marks to discard are left out, as the decoder
+    does. Raises :class:`InputError` when the timestamps are missing.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        stamps: list[tuple[int, int]] = []
+        for packet in container.demux(stream):
+            if packet.dts is None and packet.pts is None:
+                continue  # the demuxer's flush packet
+            if packet.pts is None or tb is None:
+                raise InputError(f"{path}: video packets without timestamps")
+            if not packet.is_discard:
+                stamps.append((packet.pts, packet.duration or 0))
+        fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
+    stamps.sort()
+    times = [Fraction(pts) * tb for pts, _ in stamps]
+    out = list(itertools.pairwise(times))
+    if stamps:
+        last = Fraction(stamps[-1][1]) * tb if stamps[-1][1] else 1 / fps
+        out.append((times[-1], times[-1] + last))
+    return out
