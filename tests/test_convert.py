@@ -311,3 +311,34 @@ def test_coverage_comes_from_the_model_folder(setup, caplog):
     assert Swapper(setup["model"], False, True).coverage == COVERAGE
     assert Swapper(setup["model"], False, True, coverage=0.8).coverage == 0.8
     assert "differs from the 0.625 the model was trained with" in caplog.text
+
+
+def _audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        packets = [p for p in container.demux(stream) if p.pts is not None]
+        return float(sum(p.duration for p in packets) * stream.time_base)
+
+
+def test_discard_frames_video_keeps_audio_in_step(setup, tmp_path):
+    out = tmp_path / "cut.mkv"
+    summary = run_convert(_cfg(setup, out, frame_ranges=["3-10", "20-27"], discard_frames=True,
+                               preset="ultrafast"), show_progress=False)
+    fps = probe_video(setup["clip"]).fps
+    assert summary.frames_out == 16 == sum(1 for _ in iter_video(out))
+    # Two cuts, each at most one AAC packet (1024 samples) off.
+    assert abs(_audio_seconds(out) - 16 / fps) < 2 * 1024 / 44100 + 1e-3
+
+
+def test_gif_output_is_labelled(setup, tmp_path):
+    from swapface.media import parse_metadata_comment, read_gif_comment
+
+    out = tmp_path / "swapped.gif"
+    summary = run_convert(_cfg(setup, out, frame_ranges=["0-5"], discard_frames=True),
+                          show_progress=False)
+    assert summary.frames_out == 6 and summary.frames_swapped == 6
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 6
+    tags = parse_metadata_comment(read_gif_comment(out))
+    assert tags["synthetic_media"] == "true" and tags["generator"] == "swapface"
+    assert not [p for p in tmp_path.iterdir() if p.name != "swapped.gif"]

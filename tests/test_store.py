@@ -437,3 +437,19 @@ def test_cli_user_errors(cli, tmp_path: Path, capsys) -> None:
     good.write_text("{}")
     assert cli(["alignments", "import", str(good), str(tmp_path / "s.db"),
                 "--coverage", "3"]) == 2
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    from swapface.core.fileio import atomic_write_bytes
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "new.json", b"{}")
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o644
+        os.chmod(tmp_path / "new.json", 0o600)
+        atomic_write_bytes(tmp_path / "new.json", b"[]")  # a replaced file keeps its mode
+        assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(mask)

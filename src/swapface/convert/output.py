@@ -8,7 +8,6 @@ and renamed at the end, so an interrupted convert never leaves a complete-lookin
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -20,22 +19,15 @@ from swapface import __version__
 from swapface.convert.config import ConvertConfig
 from swapface.core.errors import ConfigError
 from swapface.core.images import write_image
+from swapface.media import FrameWriter, is_writer_path, kept_spans, open_writer, probe_video
 from swapface.media.source import Frame, FrameSource
 
-log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
-GIF_SUFFIX = ".gif"
 SYNTHETIC_COMMENT = f"synthetic media: face swapped by swapface {__version__}"
 SYNTHETIC_TAGS = {"comment": SYNTHETIC_COMMENT, "synthetic_media": "true", "generator": "swapface"}
 
 
 class Output(Protocol):
     def write(self, item: tuple[Frame, np.ndarray]) -> None: ...
-
-
-def is_file_output(path: Path) -> bool:
-    return path.suffix.lower() in (*VIDEO_SUFFIXES, GIF_SUFFIX)
 
 
 def check_output(cfg: ConvertConfig) -> None:
@@ -48,11 +40,11 @@ def check_output(cfg: ConvertConfig) -> None:
     if not cfg.overwrite:
         raise ConfigError(f"output exists: {out} (pass --overwrite to replace it)")
     if out.is_dir():
-        if is_file_output(out):
+        if is_writer_path(out):
             raise ConfigError(f"output {out} is a folder, not a {out.suffix} file")
         for old in out.glob("*.png"):  # only our own kind of file, never the whole folder
             old.unlink()
-    elif not is_file_output(out):
+    elif not is_writer_path(out):
         raise ConfigError(f"output {out} is a file; a frame folder needs a folder path")
 
 
@@ -66,33 +58,33 @@ class _FolderOutput:
         write_image(self.path / f"{Path(frame.name).stem}.png", image, {**self.meta, "frame": frame.name})
 
 
-class _VideoOutput:
-    def __init__(self, writer: Any) -> None:
+class _WriterOutput:
+    """A video or GIF writer fed with each frame's own timing (variable frame rates survive)."""
+
+    def __init__(self, writer: FrameWriter) -> None:
         self.writer = writer
 
     def write(self, item: tuple[Frame, np.ndarray]) -> None:
-        self.writer.write(item[1])
+        frame, image = item
+        self.writer.write(image, pts=frame.time, duration=frame.duration)
 
 
 @contextlib.contextmanager
 def open_output(cfg: ConvertConfig, source: FrameSource) -> Iterator[Output]:
     """The writer for ``cfg.output``, chosen by its suffix (a folder when it has none).
 
-    Call :func:`check_output` first (before any long work).
+    Call :func:`check_output` first (before any long work). With ``--discard-frames`` the
+    copied audio keeps only the spans of the kept frames, so the sound stays in sync.
     """
-    if not is_file_output(cfg.output):
+    if not is_writer_path(cfg.output):
         yield _FolderOutput(cfg.output, {
             "synthetic": True, "generator": "swapface", "version": __version__,
             "source": cfg.input.name, "model": cfg.model_dir.name,
         })
         return
-    from swapface.media.video import probe_video
-    from swapface.media.video_writer import VideoWriter
-
     fps: Fraction | int = probe_video(cfg.input).fps if source.is_video else 30
-    if cfg.discard_frames and source.is_video:
-        log.warning("--discard-frames: audio is copied from the start of the input and "
-                    "will not follow the dropped frames")
-    with VideoWriter(cfg.output, fps, audio_from=cfg.input if source.is_video else None,
-                     crf=cfg.crf, preset=cfg.preset, metadata=SYNTHETIC_TAGS) as writer:
-        yield _VideoOutput(writer)
+    spans = kept_spans(cfg.input, cfg.ranges) if cfg.discard_frames and source.is_video else None
+    with open_writer(cfg.output, fps, audio_from=cfg.input if source.is_video else None,
+                     audio_spans=spans or None, metadata=SYNTHETIC_TAGS,
+                     crf=cfg.crf, preset=cfg.preset) as writer:
+        yield _WriterOutput(writer)
