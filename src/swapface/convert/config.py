@@ -12,6 +12,8 @@ from swapface.convert.sharpen import SHARPEN_METHODS
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
 
+# Compiling costs ~7 s and saves ~7 ms per face (original, 2-core CPU): worth it past ~1000.
+COMPILE_MIN_FACES = 2000
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
@@ -64,6 +66,10 @@ class ConvertConfig:
     batch_size: int = option(8, help="faces per model batch")
     coverage: float | None = option(
         None, help="fraction of the aligned face the model sees (default: as the model was trained)"
+    )
+    compile: bool | None = option(
+        None, help="compile the model with torch.compile (~7 s once, then ~1.2× faster inference; "
+        f"default: on for jobs of {COMPILE_MIN_FACES}+ faces)"
     )
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
 

@@ -28,13 +28,13 @@ from swapface.align.store import AlignmentsStore, default_store_path
 from swapface.align.tracks import smooth_frames
 from swapface.convert.blend import paste_face
 from swapface.convert.color import adjust_color
-from swapface.convert.config import ConvertConfig
+from swapface.convert.config import COMPILE_MIN_FACES, ConvertConfig
 from swapface.convert.masks import refine_mask
 from swapface.convert.output import check_output, open_output
 from swapface.convert.selection import FaceSelector
 from swapface.convert.sharpen import SHARPEN_METHODS
 from swapface.convert.swapper import Swapper, crop, model_mask, model_matrix
-from swapface.core.concurrency import Sink, prefetch
+from swapface.core.concurrency import Sink, lower_priority, prefetch
 from swapface.core.errors import InputError
 from swapface.core.progress import progress
 from swapface.media.source import Frame, FrameSource, open_source
@@ -42,6 +42,7 @@ from swapface.media.source import Frame, FrameSource, open_source
 log = logging.getLogger(__name__)
 
 _AHEAD = 16  # frames in flight between stages: enough to keep every stage busy, little memory
+_NICE = 5  # decode/blend/encode threads yield to the model's (see core.concurrency.lower_priority)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ConvertSummary:
     seconds: float = 0.0
     device: str = "cpu"
     smoothing: str = "off"
+    compiled: bool = False
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -70,7 +72,8 @@ class ConvertSummary:
             f"frames: {self.frames_in} read, {self.frames_out} written, {self.frames_swapped} swapped",
             f"faces:  {self.faces_swapped} swapped",
             f"smooth: {self.smoothing}",
-            f"time:   {self.seconds:.1f} s ({self.fps:.1f} frames/s on {self.device})",
+            f"time:   {self.seconds:.1f} s ({self.fps:.1f} frames/s on {self.device}"
+            f"{', compiled model' if self.compiled else ''})",
         ]
         if self.frames_not_in_store:
             out.append(f"note:   {self.frames_not_in_store} frames are not in the alignments "
@@ -212,7 +215,8 @@ def _converted(conv: _Converter, frames: Iterator[Frame]) -> Iterator[tuple[_Ite
     cfg = conv.cfg
     pending: list[_Item] = []
     queued = 0
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="blend") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="blend",
+                            initializer=lower_priority, initargs=(_NICE,)) as pool:
         ready: deque[Future[tuple[_Item, np.ndarray | None]]] = deque()
 
         def submit_pending() -> None:
@@ -255,12 +259,17 @@ def run_convert(cfg: ConvertConfig, show_progress: bool = True) -> ConvertSummar
         stats = smooth_frames([records[i] for i in sorted(records)], window=cfg.smooth_window)
         summary.smoothing = (f"{stats.faces} faces on {stats.tracks} tracks, mean shift "
                              f"{stats.mean_shift:.2f} px (window {cfg.smooth_window})")
+    faces = sum(len(r.faces) for i, r in records.items() if cfg.in_ranges(i))
+    if cfg.compile if cfg.compile is not None else faces >= COMPILE_MIN_FACES:
+        summary.compiled = swapper.compile(cfg.batch_size)
     conv = _Converter(cfg, swapper, records, _selector(cfg), summary)
     start = time.perf_counter()
     bar = progress(source.count, "convert", unit="frame", disable=not show_progress)
     try:
-        with open_output(cfg, source) as output, Sink(output.write, depth=_AHEAD, name="encode") as sink:
-            for item, image in _converted(conv, prefetch(source.frames(), _AHEAD, "decode")):
+        with open_output(cfg, source) as output, \
+                Sink(output.write, depth=_AHEAD, name="encode", nice=_NICE) as sink:
+            frames = prefetch(source.frames(), _AHEAD, "decode", _NICE)
+            for item, image in _converted(conv, frames):
                 summary.frames_in += 1
                 bar.update(1)
                 if image is None:
