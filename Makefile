@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/swapface extract "$(DATA)/video/woman_a.mp4" \
-		--export-path $(OUT)/woman_a/faces --alignments $(OUT)/woman_a/alignments.db
+	$(VENV)/bin/swapface run "$(DATA)/video/woman_a.mp4" "$(DATA)/video/woman_b.mp4" \
+		-o $(OUT)/woman_a_as_b.mp4
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from swapface.cli.main import main
+from swapface.core.images import read_image, read_metadata
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
 from swapface.project import run as project_run
@@ -119,6 +120,10 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     assert "extract_a: already done" in err and "train: already done" in err
     assert sum(1 for _ in iter_video(out)) == FRAMES
     assert _has_audio(out)
+    assert "side-by-side still:" in err, err
+    still = read_image(project_file.parent / "side_by_side.png")
+    assert still.shape[0] == 360 and still.shape[1] > 2 * 360  # source | swapped
+    assert read_metadata(project_file.parent / "side_by_side.png")["synthetic"] is True
     data = json.loads(project_file.read_text())
     assert all(s["done"] for s in data["stages"].values())
 

@@ -181,9 +181,29 @@ def run_project(cfg: RunConfig, show_progress: bool = True) -> RunSummary:
             show_progress=show_progress)
         _say(result.lines())
         took = time.perf_counter() - start
+        _side_by_side(cfg, pdir)
         project.mark("convert", took, frames=result.frames_out, output=str(cfg.output.resolve()))
         summary.stages["convert"], summary.seconds["convert"] = "done", took
     return summary
+
+
+def _side_by_side(cfg: RunConfig, pdir: Path) -> Path | None:
+    """``side_by_side.png`` in the project: the middle frame with a face, source | swapped."""
+    from swapface.align.store import AlignmentsStore
+    from swapface.convert.preview import side_by_side
+
+    with AlignmentsStore(pdir / "a" / "alignments.db", readonly=True) as store:
+        indices = [r.index for r in store.frames() if r.faces]
+    if not indices:
+        return None
+    try:
+        path = side_by_side(cfg.a_video, cfg.output, pdir / "side_by_side.png",
+                            index=indices[len(indices) // 2])
+    except (ValueError, OSError) as exc:  # a preview must never fail the run
+        _say(f"side-by-side still not written: {exc}")
+        return None
+    _say(f"side-by-side still: {path}")
+    return path
 
 
 def _train(cfg: RunConfig, project: Project, summary: RunSummary, show_progress: bool) -> None:

@@ -25,7 +25,9 @@ class TrainConfig:
     batch_size: int = option(16, help="faces per side per iteration")
     iterations: int = option(100_000, help="stop after this many iterations (total, across resumes)")
     minutes: float = option(0.0, help="stop after this many minutes of this run (0 = no limit)")
-    lr: float | None = option(None, help="Adam learning rate (default: the model's, 5e-5 for original)")
+    lr: float | None = option(
+        None, help="Adam learning rate (default: the model's: 5e-5 original, 5e-4 lightweight)"
+    )
     coverage: float = option(
         0.625, help="fraction of the stored face the model sees (seed: 160 of 256 px)"
     )

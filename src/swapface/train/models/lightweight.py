@@ -10,6 +10,7 @@ backward of a batch of 16 takes about 50 ms (channels-last) on a 2-core AVX2 EPY
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
@@ -37,6 +38,10 @@ class LightweightConfig(ModelConfig):
 class LightweightModel(SwapModel):
     config_class = LightweightConfig
     config: LightweightConfig
+    # The seed's 5e-5 is tuned for 82 M parameters and days of training. This small net is
+    # for minutes on a CPU: after 600 iterations (batch 16, woman_a/woman_b) loss A was
+    # 0.325 at 5e-5, 0.248 at 2e-4 and 0.218 at 5e-4.
+    default_lr: ClassVar[float] = 5e-4
 
     def __init__(self, config: LightweightConfig) -> None:
         self.side = config.input_size // 2 ** len(ENCODER_FILTERS)
