@@ -173,9 +173,17 @@ class Trainer:
         t = torch.from_numpy(batch).to(self.rt.device, non_blocking=True)
         t = t.permute(0, 3, 1, 2).float().div_(255.0)
         t = t[:, [2, 1, 0, *range(3, t.shape[1])]]  # models and colour jitter work in RGB
-        if self._channels_last():
-            t = t.contiguous(memory_format=torch.channels_last)
-        return t
+        return self._layout(t)
+
+    def _layout(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` in the memory layout the model runs in, chosen explicitly.
+
+        Views (the permuted batch, the LAB jitter's output) carry odd strides and every op
+        after them follows the input's layout; the convs then ran ~20 % slower on an AVX2 CPU
+        than in plain NCHW.
+        """
+        fmt = torch.channels_last if self._channels_last() else torch.contiguous_format
+        return t.contiguous(memory_format=fmt)
 
     def _landmarks(self, batch: SideBatch) -> LandmarkBatch | None:
         """The batch's landmarks on the device, for warp to landmarks (else not needed)."""
@@ -191,7 +199,7 @@ class Trainer:
             t = self._to_tensor(raw.faces)
             sides.append(self.augmenter.augment(t[:, :3], t[:, 3:], generator, self._landmarks(raw)))
         with self.rt.autocast():
-            (pa, ma), (pb, mb) = net(sides[0].inputs, sides[1].inputs)
+            (pa, ma), (pb, mb) = net(self._layout(sides[0].inputs), self._layout(sides[1].inputs))
         total = torch.zeros((), device=self.rt.device)
         parts: dict[str, float] = {}
         fakes = []
