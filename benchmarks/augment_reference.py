@@ -76,7 +76,10 @@ def reference_batch(images_uint8_bgr: list[np.ndarray], rng: np.random.Generator
         warped, target = random_warp(image, rng, output_size, coverage)
         inputs.append(warped[:, :, ::-1])
         targets.append(target[:, :, ::-1])
-    to_nchw = lambda xs: np.stack(xs).transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # noqa: E731
+    # Contiguous NCHW, as a PyTorch port would feed it (a transposed view is channels-last in
+    # memory, which sends oneDNN down a ~20 % slower path on AVX2 CPUs).
+    to_nchw = lambda xs: np.ascontiguousarray(  # noqa: E731
+        np.stack(xs).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
     return to_nchw(inputs), to_nchw(targets)
 
 
