@@ -342,3 +342,18 @@ def test_gif_output_is_labelled(setup, tmp_path):
     tags = parse_metadata_comment(read_gif_comment(out))
     assert tags["synthetic_media"] == "true" and tags["generator"] == "swapface"
     assert not [p for p in tmp_path.iterdir() if p.name != "swapped.gif"]
+
+
+def test_compiled_model_matches_eager_on_a_padded_batch(setup):
+    from swapface.convert.swapper import Swapper
+
+    swapper = Swapper(setup["model"], False, True)
+    size = swapper.input_size
+    crops = [crop(setup["inputs"][i], model_matrix(setup["records"][i].faces[0], COVERAGE, size), size)
+             for i in (3, 10, 20)]
+    eager_faces, eager_masks = swapper(crops)
+    assert swapper.compile(batch_size=4)
+    faces, masks = swapper(crops)  # 3 crops padded to the static batch of 4
+    assert faces.shape == eager_faces.shape and masks.shape == eager_masks.shape
+    assert np.abs(faces.astype(int) - eager_faces.astype(int)).max() <= 1
+    np.testing.assert_allclose(masks, eager_masks, atol=1e-4)

@@ -34,7 +34,7 @@ from swapface.convert.output import check_output, open_output
 from swapface.convert.selection import FaceSelector
 from swapface.convert.sharpen import SHARPEN_METHODS
 from swapface.convert.swapper import Swapper, crop, model_mask, model_matrix
-from swapface.core.concurrency import Sink, lower_priority, prefetch
+from swapface.core.concurrency import Sink, prefetch
 from swapface.core.errors import InputError
 from swapface.core.progress import progress
 from swapface.media.source import Frame, FrameSource, open_source
@@ -42,7 +42,6 @@ from swapface.media.source import Frame, FrameSource, open_source
 log = logging.getLogger(__name__)
 
 _AHEAD = 16  # frames in flight between stages: enough to keep every stage busy, little memory
-_NICE = 5  # decode/blend/encode threads yield to the model's (see core.concurrency.lower_priority)
 
 
 @dataclass
@@ -215,8 +214,7 @@ def _converted(conv: _Converter, frames: Iterator[Frame]) -> Iterator[tuple[_Ite
     cfg = conv.cfg
     pending: list[_Item] = []
     queued = 0
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="blend",
-                            initializer=lower_priority, initargs=(_NICE,)) as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="blend") as pool:
         ready: deque[Future[tuple[_Item, np.ndarray | None]]] = deque()
 
         def submit_pending() -> None:
@@ -266,9 +264,8 @@ def run_convert(cfg: ConvertConfig, show_progress: bool = True) -> ConvertSummar
     start = time.perf_counter()
     bar = progress(source.count, "convert", unit="frame", disable=not show_progress)
     try:
-        with open_output(cfg, source) as output, \
-                Sink(output.write, depth=_AHEAD, name="encode", nice=_NICE) as sink:
-            frames = prefetch(source.frames(), _AHEAD, "decode", _NICE)
+        with open_output(cfg, source) as output, Sink(output.write, depth=_AHEAD, name="encode") as sink:
+            frames = prefetch(source.frames(), _AHEAD, "decode")
             for item, image in _converted(conv, frames):
                 summary.frames_in += 1
                 bar.update(1)

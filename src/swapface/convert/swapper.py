@@ -95,11 +95,10 @@ class Swapper:
         """
         import torch._inductor.config as inductor_config
 
-        net = _Forward(self.model, self.side)
         x = torch.zeros(batch_size, 3, self.input_size, self.input_size, device=self.device)
         try:
             with inductor_config.patch(freezing=True), torch.inference_mode(), self._autocast():
-                compiled = torch.compile(net, dynamic=False)
+                compiled = torch.compile(self._forward, dynamic=False)
                 compiled(x)  # compiles now, inside the freezing patch
         except Exception as exc:  # no C++ compiler, unsupported op...: eager still works
             log.warning("torch.compile failed (%s); running the model eagerly", exc)

@@ -9,7 +9,6 @@ worker instead of leaving it blocked on a full queue.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -19,29 +18,13 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def lower_priority(step: int = 5) -> None:
-    """Make the calling thread yield the CPU to the others (Linux: threads have their own nice).
-
-    Helper stages (decode, blend, encode) run niced so that the compute-bound stage — the
-    model, whose OpenMP threads wait on each other at every barrier — is not preempted by
-    them; they still use every cycle it leaves idle. A no-op where unsupported.
-    """
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                       os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) + step)
-
-
 class _Failure:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
 
 
-def prefetch(items: Iterable[T], depth: int = 8, name: str = "prefetch",
-             nice: int = 0) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, up to ``depth`` items ahead of the caller.
-
-    ``nice`` > 0 lowers the thread's priority (:func:`lower_priority`).
-    """
+def prefetch(items: Iterable[T], depth: int = 8, name: str = "prefetch") -> Iterator[T]:
+    """Iterate ``items`` in a background thread, up to ``depth`` items ahead of the caller."""
     q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
@@ -55,8 +38,6 @@ def prefetch(items: Iterable[T], depth: int = 8, name: str = "prefetch",
         return False
 
     def work() -> None:
-        if nice:
-            lower_priority(nice)
         try:
             for item in items:
                 if not put(item):
@@ -88,10 +69,8 @@ class Sink(Generic[T]):
     manager an exception in the body abandons the queued items instead.
     """
 
-    def __init__(self, consume: Callable[[T], None], depth: int = 8, name: str = "sink",
-                 nice: int = 0) -> None:
+    def __init__(self, consume: Callable[[T], None], depth: int = 8, name: str = "sink") -> None:
         self._consume = consume
-        self._nice = nice
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._abandon = threading.Event()
@@ -99,8 +78,6 @@ class Sink(Generic[T]):
         self._thread.start()
 
     def _work(self) -> None:
-        if self._nice:
-            lower_priority(self._nice)
         while True:
             item = self._queue.get()
             if item is _DONE or self._abandon.is_set():

@@ -35,14 +35,6 @@ class ReconstructionFigures:
     b: SideScores | None  # B→B on --faces-b
 
 
-def load_model(model_dir: Path, cpu: bool = False) -> tuple[Any, str]:
-    """(model in eval mode, device) from a model folder, as ``convert`` loads it."""
-    from swapface.train.inference import load_for_inference
-
-    loaded = load_for_inference(model_dir, cpu)
-    return loaded.model, loaded.device
-
-
 def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int = 200,
                 device: str = "cpu", show_progress: bool = False) -> SideScores:
     """SSIM and L1 of ``model``'s ``side`` decoder redrawing up to ``limit`` faces of ``folder``.

@@ -173,7 +173,9 @@ class Trainer:
         t = torch.from_numpy(batch).to(self.rt.device, non_blocking=True)
         t = t.permute(0, 3, 1, 2).float().div_(255.0)
         t = t[:, [2, 1, 0, *range(3, t.shape[1])]]  # models and colour jitter work in RGB
-        return self._layout(t)
+        if self._channels_last():
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
 
     def _layout(self, t: torch.Tensor) -> torch.Tensor:
         """``t`` in the memory layout the model runs in, chosen explicitly.
