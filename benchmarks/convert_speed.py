@@ -8,7 +8,8 @@ training) and the same faces (one extract of the clip, done once and reused with
 
 * ours: the ``swapface convert`` command in its own process, with its defaults (smoothing,
   extended mask, avg-color, window taper, faces batched across frames, decode/model/blend/
-  encode on overlapping threads, audio copied, synthetic-media tags), eager and compiled;
+  encode on overlapping threads, audio copied, synthetic-media tags; CPU convolutions tuned
+  per layer), then with PyTorch's own convolution kernels, eager and compiled;
 * seed-style: what the 2017 deepfakes ``convert`` did — for each frame read with
   cv2.VideoCapture, for each face: a 64×64 crop with cv2.warpAffine, one face through
   encoder → decoder B (batch 1, fp32 eager), warped back with WARP_INVERSE_MAP into a
@@ -46,6 +47,7 @@ from swapface.media.frames_io import assemble_video
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
 from swapface.train.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
+from swapface.train.conv_tuning import TUNING_FILE
 from swapface.train.models import build_model
 from swapface.train.models.base import model_options
 
@@ -116,12 +118,12 @@ class Timer:
         self.cpu = self._cpu() - self.cpu
 
 
-def ours(clip: Path, store: Path, model_dir: Path, out: Path,
-         compile: bool = False) -> tuple[int, Timer, str]:
-    """``swapface convert`` exactly as a user runs it (its own process; compile time included)."""
+def ours(clip: Path, store: Path, model_dir: Path, out: Path, *options: str) -> tuple[int, Timer, str]:
+    """``swapface convert`` exactly as a user runs it (its own process; convolution tuning and
+    compile time included: the tuning cache is removed first)."""
+    (model_dir / TUNING_FILE).unlink(missing_ok=True)
     command = [sys.executable, "-m", "swapface.cli.main", "convert", str(clip), "-m", str(model_dir),
-               "-o", str(out), "--alignments", str(store), "--overwrite", "-q",
-               "--compile" if compile else "--no-compile"]
+               "-o", str(out), "--alignments", str(store), "--overwrite", "-q", *options]
     with Timer() as timer:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -209,7 +211,9 @@ def main() -> int:
         model_dir = prepare_model(args.model, work)
         seed_frames, seed = seed_loop(clip, store, model_dir, work / "seed.mp4", args.model)
         our_frames, our, device = ours(clip, store, model_dir, work / "ours.mp4")
-        _, compiled, _ = ours(clip, store, model_dir, work / "ours_compiled.mp4", compile=True)
+        _, native, _ = ours(clip, store, model_dir, work / "ours_native.mp4", "--cpu-conv", "native")
+        _, compiled, _ = ours(clip, store, model_dir, work / "ours_compiled.mp4", "--cpu-conv", "native",
+                              "--compile")
 
     info = probe_video(clip)
     print(f"clip: {args.clip.name}, first {our_frames} frames, {info.width}x{info.height}; "
@@ -217,8 +221,9 @@ def main() -> int:
           f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
           f"load average {os.getloadavg()[0]:.1f}")
     seed_fps = seed_frames / seed.wall
-    rows = [("swapface convert", our_frames, our),
-            ("swapface convert --compile (incl. ~7 s compile)", our_frames, compiled),
+    rows = [("swapface convert (incl. ~3 s conv tuning)", our_frames, our),
+            ("  --cpu-conv native (PyTorch's kernels)", our_frames, native),
+            ("  --cpu-conv native --compile (incl. compile)", our_frames, compiled),
             ("seed-style loop (per face, imwrite, assemble)", seed_frames, seed)]
     print(f"{'pipeline':48s} {'frames':>6s} {'seconds':>8s} {'frames/s':>9s} {'× seed':>7s} "
           f"{'cpu ms/frame':>13s}")

@@ -7,12 +7,15 @@ same architecture from the same initial weights on the same real faces (extracte
 two training clips first):
 
 * ours: `swapface.train.Trainer.step` — faces decoded once and prefetched in a background
-  thread, batched tensor augmentation, both sides in one step, mask-weighted MAE+SSIM loss,
+  thread, batched tensor augmentation, both sides in one step (one encoder pass over A and
+  B), mask-weighted MAE+SSIM loss, fused Adam, freed memory kept by malloc (no page faults),
   and the device's best settings (channels_last / bf16 / torch.compile on CUDA; on a CPU
-  bf16 only where it has native bf16);
+  bf16 only where it has native bf16, and in fp32 each conv layer's fastest algorithm —
+  oneDNN, im2col GEMM or Winograd — timed once before the run and not counted);
 * reference: what the seed code does — per-sample OpenCV augmentation on the CPU
   (random_transform + random_warp, benchmarks/augment_reference.py), eager fp32, one
-  `train_on_batch`-style step per side, MAE loss.
+  `train_on_batch`-style step per side, MAE loss; timed first with the allocator as it
+  comes, and again at the end with ours' allocator setting to split the gain.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,7 @@ from benchmarks.augment_reference import reference_batch  # noqa: E402
 from swapface.extract.config import ExtractConfig  # noqa: E402
 from swapface.extract.run import run_extract  # noqa: E402
 from swapface.train.config import TrainConfig, parse_model_options  # noqa: E402
+from swapface.train.conv_tuning import installed  # noqa: E402
 from swapface.train.data import BatchPrefetcher  # noqa: E402
 from swapface.train.models import build_model  # noqa: E402
 from swapface.train.trainer import Trainer  # noqa: E402
@@ -49,11 +54,13 @@ def extract_faces(data: Path, root: Path) -> tuple[Path, Path]:
 def ours(faces: tuple[Path, Path], model_dir: Path, args: argparse.Namespace) -> tuple[float, str]:
     cfg = TrainConfig(faces_a=faces[0], faces_b=faces[1], model_dir=model_dir, model=args.model,
                       model_option=args.model_option, batch_size=args.batch, iterations=10**9,
-                      precision=args.precision)
+                      precision=args.precision, cpu_conv=args.cpu_conv)
     trainer = Trainer(cfg)
+    began = time.perf_counter()
+    net = trainer._wrapped()  # CPU fp32: picks each conv layer's fastest algorithm (timed once)
+    tuning = time.perf_counter() - began
     prefetch = BatchPrefetcher(trainer.sets, args.batch, seed=0)
     generator = torch.Generator().manual_seed(0)
-    net = trainer._wrapped()
     try:
         for _ in range(args.warmup):
             trainer.step(net, *prefetch.next(), generator)
@@ -67,6 +74,11 @@ def ours(faces: tuple[Path, Path], model_dir: Path, args: argparse.Namespace) ->
         prefetch.close()
     rt = trainer.rt
     setting = f"{rt.device.type}, {'bf16' if rt.dtype else 'fp32'}, channels_last={trainer._channels_last()}"
+    algorithms = installed(trainer.model)
+    if algorithms:
+        counts = Counter(algorithms.values())
+        setting += (f", conv layers: {', '.join(f'{n} {a}' for a, n in counts.most_common())}"
+                    f" (chosen in {tuning:.0f} s, once per machine and model folder)")
     return args.batch * 2 * args.steps / seconds, setting
 
 
@@ -109,17 +121,24 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--cpu-conv", default="tuned", choices=["tuned", "native"])
     args = parser.parse_args()
     data = Path(os.environ.get("SWAPFACE_TEST_DATA", REPO.parent / "shared" / "data"))
     with tempfile.TemporaryDirectory() as tmp:
         faces = extract_faces(data, Path(tmp))
-        eg_ours, setting = ours(faces, Path(tmp) / "model", args)
+        # The reference first, with the allocator as a plain script has it; ours then turns on
+        # retain_freed_memory (process-wide), so the reference is timed again after it to
+        # show what the allocator alone is worth.
         eg_ref = reference(faces, args)
+        eg_ours, setting = ours(faces, Path(tmp) / "model", args)
+        eg_ref_kept = reference(faces, args)
     print(f"model {args.model} {args.model_option}, batch {args.batch}, {args.steps} timed steps, "
           f"{os.cpu_count()} CPU threads, torch {torch.__version__}")
     print(f"ours      ({setting}): {eg_ours:8.2f} EG/s")
     print(f"reference (eager fp32, per-sample OpenCV augmentation): {eg_ref:8.2f} EG/s")
-    print(f"ratio ours / reference: {eg_ours / eg_ref:.2f}")
+    print(f"reference, with our allocator setting (freed memory kept): {eg_ref_kept:8.2f} EG/s")
+    print(f"ratio ours / reference: {eg_ours / eg_ref:.2f} "
+          f"(convolution algorithms and fused Adam alone: {eg_ours / eg_ref_kept:.2f})")
     return 0
 
 

@@ -357,3 +357,19 @@ def test_compiled_model_matches_eager_on_a_padded_batch(setup):
     assert faces.shape == eager_faces.shape and masks.shape == eager_masks.shape
     assert np.abs(faces.astype(int) - eager_faces.astype(int)).max() <= 1
     np.testing.assert_allclose(masks, eager_masks, atol=1e-4)
+
+
+def test_tuned_convolutions_match_pytorch_kernels_on_real_crops(setup):
+    from swapface.convert.swapper import Swapper
+
+    swapper = Swapper(setup["model"], False, True)
+    size = swapper.input_size
+    crops = [crop(setup["inputs"][i], model_matrix(setup["records"][i].faces[0], COVERAGE, size), size)
+             for i in (3, 10, 20)]
+    native_faces, native_masks = swapper(crops)
+    chosen = swapper.tune(batch_size=3)
+    assert chosen and set(chosen.values()) <= {"native", "channels_last", "gemm", "winograd2",
+                                               "winograd4", "phase_winograd4"}
+    faces, masks = swapper(crops)
+    assert np.abs(faces.astype(int) - native_faces.astype(int)).max() <= 1
+    np.testing.assert_allclose(masks, native_masks, atol=1e-4)

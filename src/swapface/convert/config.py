@@ -69,9 +69,14 @@ class ConvertConfig:
     )
     compile: bool | None = option(
         None, help="compile the model with torch.compile (~7 s once, then ~1.2× faster inference; "
-        f"default: on for jobs of {COMPILE_MIN_FACES}+ faces)"
+        f"default: on for jobs of {COMPILE_MIN_FACES}+ faces when no conv layer is tuned)"
     )
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
+    cpu_conv: str = option(
+        "tuned", choices=["tuned", "native"],
+        help="fp32 convolutions on the CPU: time oneDNN, im2col GEMM and Winograd per layer and "
+             "keep the fastest (tuned), or PyTorch's own kernels (native)",
+    )
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
