@@ -344,13 +344,19 @@ def test_gif_output_is_labelled(setup, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "swapped.gif"]
 
 
-def test_compiled_model_matches_eager_on_a_padded_batch(setup):
+def _swapper_and_crops(setup):
+    """A CPU Swapper of the test model and three real face crops at its input size."""
     from swapface.convert.swapper import Swapper
 
     swapper = Swapper(setup["model"], False, True)
     size = swapper.input_size
     crops = [crop(setup["inputs"][i], model_matrix(setup["records"][i].faces[0], COVERAGE, size), size)
              for i in (3, 10, 20)]
+    return swapper, crops
+
+
+def test_compiled_model_matches_eager_on_a_padded_batch(setup):
+    swapper, crops = _swapper_and_crops(setup)
     eager_faces, eager_masks = swapper(crops)
     assert swapper.compile(batch_size=4)
     faces, masks = swapper(crops)  # 3 crops padded to the static batch of 4
@@ -360,12 +366,7 @@ def test_compiled_model_matches_eager_on_a_padded_batch(setup):
 
 
 def test_tuned_convolutions_match_pytorch_kernels_on_real_crops(setup):
-    from swapface.convert.swapper import Swapper
-
-    swapper = Swapper(setup["model"], False, True)
-    size = swapper.input_size
-    crops = [crop(setup["inputs"][i], model_matrix(setup["records"][i].faces[0], COVERAGE, size), size)
-             for i in (3, 10, 20)]
+    swapper, crops = _swapper_and_crops(setup)
     native_faces, native_masks = swapper(crops)
     chosen = swapper.tune(batch_size=3)
     assert chosen and set(chosen.values()) <= {"native", "channels_last", "gemm", "winograd2",
