@@ -6,6 +6,8 @@ on real face data, and tuning must leave the model's parameters and outputs as t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -104,3 +106,17 @@ def test_tuned_layers_step_aside_under_autocast(features):
         ref = nn.Conv2d.forward(conv, features)
     assert y.dtype == torch.bfloat16
     torch.testing.assert_close(y, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("content", ["not json {", '["a list"]', '{"%s": "not a dict"}',
+                                     '{"%s": {"LAYER": {"winograd9": 1.0}}}'])
+def test_damaged_timing_cache_is_timed_again(features, tmp_path, content):
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(12, 16, 3, padding=1))
+    cache = tmp_path / "conv_tuning.json"
+    layer = conv_tuning._layer_key(conv[0], tuple(features.shape), False, False)
+    cache.write_text(content.replace("%s", conv_tuning.machine_id()).replace("LAYER", layer))
+    chosen = tune_convolutions(conv, lambda: conv(features), training=False, cache_file=cache)
+    assert chosen["0"] in conv_tuning.ALGORITHMS
+    stored = json.loads(cache.read_text())[conv_tuning.machine_id()][layer]
+    assert set(stored) == set(conv_tuning.candidates(conv[0], tuple(features.shape)))

@@ -192,6 +192,12 @@ def _layer_key(conv: nn.Conv2d, shape: tuple[int, ...], training: bool, input_gr
             f"p{conv.padding} d{tuple(conv.dilation)} g{conv.groups} in{tuple(shape)} {mode}")
 
 
+def _valid_timings(entry: object) -> bool:
+    return (isinstance(entry, dict) and bool(entry) and all(
+        k in ALGORITHMS and isinstance(v, int | float) and not isinstance(v, bool)
+        for k, v in entry.items()))
+
+
 def _load(path: Path | None) -> dict[str, Any]:
     if path is None or not path.exists():
         return {}
@@ -222,18 +228,18 @@ def tune_convolutions(module: nn.Module, run_example: Callable[[], Any], *, trai
     uninstall(module)
     inputs = _record_inputs(module, run_example, training)
     stored = _load(cache_file)
-    timings = stored.setdefault(machine_id(), {})
+    if not isinstance(stored.get(machine_id()), dict):
+        stored[machine_id()] = {}
+    timings = stored[machine_id()]
     chosen: dict[str, str] = {}
     changed = False
     for name, (conv, shape, input_grad) in inputs.items():
         key = _layer_key(conv, shape, training, input_grad)
-        if key not in timings or not isinstance(timings[key], dict):
+        if not _valid_timings(timings.get(key)):  # new layer shape, or a damaged entry
             timings[key] = {k: round(v, 2) for k, v in
                             time_algorithms(conv, shape, training, input_grad).items()}
             changed = True
         best = min(timings[key], key=timings[key].get) if timings[key] else "native"
-        if best not in ALGORITHMS:
-            best = "native"
         install(conv, best, frozen)  # "native" too: it pins the NCHW layout it was timed with
         chosen[name] = best
     if changed:
