@@ -43,7 +43,7 @@ class TunedForward:
     def __init__(self, conv: nn.Conv2d, algorithm: str, frozen: bool = False) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown convolution algorithm {algorithm!r}")
-        self.conv, self.algorithm, self.frozen = conv, algorithm, frozen
+        self.conv, self.algorithm = conv, algorithm
         self.m = int(algorithm[-1]) if "winograd" in algorithm else 0
         self.phases = algorithm.startswith("phase_")
         self.weight: Tensor | None = None

@@ -92,19 +92,22 @@ def winograd_weight(weight: Tensor, m: int) -> Tensor:
     return (g @ weight.permute(2, 3, 1, 0).reshape(9, cin * cout)).view((m + 2) ** 2, cin, cout)
 
 
-def winograd_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, m: int,
+def winograd_conv2d(x: Tensor, weight: Tensor | None, bias: Tensor | None, m: int,
                     transformed: Tensor | None = None) -> Tensor:
     """3×3, stride 1, padding 1 convolution by Winograd F(m×m, 3×3); H and W divisible by m.
 
-    ``transformed`` is :func:`winograd_weight` computed once, for frozen (inference) weights.
+    Give ``weight`` [Cout, Cin, 3, 3], or ``transformed`` (:func:`winograd_weight`, computed
+    once for frozen inference weights).
     """
     a = m + 2
     _, _, at = _winograd_matrices(m, str(x.device))
     n, _, h, w = x.shape
-    cout = weight.shape[0]
     th, tw = h // m, w // m
     v = winograd_input(x, m)
-    u = winograd_weight(weight, m) if transformed is None else transformed
+    if transformed is None:
+        assert weight is not None, "winograd_conv2d needs the weight or its transform"
+        transformed = winograd_weight(weight, m)
+    u, cout = transformed, transformed.shape[2]
     products = torch.bmm(v, u)  # [a·a, tiles, Cout]: the elementwise products, batched over C
     y = (at @ products.view(a * a, -1)).view(m, m, n, th, tw, cout)
     y = y.permute(2, 3, 0, 4, 1, 5).reshape(n, h, w, cout)
@@ -179,5 +182,6 @@ def strided_winograd_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, m: i
     F(4×4, 3×3). ``transformed`` is ``winograd_weight(strided_winograd_weight(w), m)``.
     """
     phases = F.pixel_unshuffle(x, 2)  # channel c·4 + r·2 + s holds pixels (2i+r, 2j+s)
-    w3 = strided_winograd_weight(weight) if transformed is None else weight
-    return winograd_conv2d(phases, w3, bias, m, transformed)
+    if transformed is None:
+        return winograd_conv2d(phases, strided_winograd_weight(weight), bias, m)
+    return winograd_conv2d(phases, None, bias, m, transformed)
