@@ -40,16 +40,16 @@ import torch
 from swapface.align.records import FaceRecord
 from swapface.align.store import AlignmentsStore
 from swapface.convert.config import ConvertConfig
-from swapface.convert.swapper import model_matrix
 from swapface.extract.config import ExtractConfig
 from swapface.extract.run import run_extract
 from swapface.media.frames_io import assemble_video
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
-from swapface.train.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
-from swapface.train.conv_tuning import TUNING_FILE
-from swapface.train.models import build_model
-from swapface.train.models.base import model_options
+from swapface.models import build_model
+from swapface.models.base import model_options
+from swapface.models.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
+from swapface.models.conv_tuning import TUNING_FILE
+from swapface.swap.geometry import model_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 COVERAGE = 0.625  # ConvertConfig's default: the crop the model was trained on
@@ -82,8 +82,8 @@ def prepare_store(clip: Path, work: Path) -> Path:
     store = work / f"{clip.stem}_alignments.db"
     if not store.is_file():
         print(f"extracting {clip.name} (once) ...", file=sys.stderr)
-        run_extract(ExtractConfig(input=clip, export_path=str(work / f"{clip.stem}_faces"),
-                                  alignments=store), show_progress=False)
+        run_extract(ExtractConfig(input=clip, faces=str(work / f"{clip.stem}_faces"),
+                                  alignments=store))
     return store
 
 
@@ -151,7 +151,7 @@ def seed_loop(clip: Path, store: Path, model_dir: Path, out: Path, name: str) ->
     with Timer() as timer:
         count = seed_frames(clip, faces, model, device, frames_dir)
         assemble_video(frames_dir, out, reference=clip, crf=defaults.crf,
-                       preset=defaults.preset, show_progress=False)
+                       preset=defaults.preset)
     return count, timer
 
 

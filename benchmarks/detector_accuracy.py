@@ -19,9 +19,9 @@ import numpy as np
 
 from swapface.align.landmarks import inter_ocular_distance
 from swapface.core.images import is_image_path, read_image
-from swapface.extract.aligners import ALIGNERS
-from swapface.extract.detectors import DETECTORS
-from swapface.extract.finder import FaceFinder
+from swapface.faces.aligners import ALIGNERS
+from swapface.faces.detectors import DETECTORS
+from swapface.faces.finder import FaceFinder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -29,7 +29,7 @@ from tests.landmark_xml import read_labelled_faces  # noqa: E402
 
 
 def evaluate(detector: str, aligner: str, upsample: int, data: Path) -> tuple[int, int, float, int, float]:
-    finder = FaceFinder(DETECTORS.create(detector, upsample=upsample), ALIGNERS.create(aligner))
+    finder = FaceFinder(DETECTORS.create(detector, {"upsample": upsample}), ALIGNERS.create(aligner))
     labelled = read_labelled_faces(data / "stills" / "dlib_faces")
     by_image: dict[str, list] = {}
     for face in labelled:

@@ -21,8 +21,8 @@ import cv2
 
 from swapface.align.transform import alignment_matrix, warp_face
 from swapface.extract.config import ExtractConfig
-from swapface.extract.detectors import DETECTORS
 from swapface.extract.run import run_extract
+from swapface.faces.detectors import DETECTORS
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
 
@@ -36,7 +36,7 @@ def data_dir() -> Path:
 def seed_loop(clip: Path, out: Path, limit: int | None) -> tuple[int, int, float]:
     import dlib
 
-    from swapface.extract.models import dlib_model_path
+    from swapface.faces.bundled import dlib_model_path
 
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(dlib_model_path("shape_predictor_68_face_landmarks.dat"))
@@ -60,10 +60,10 @@ def seed_loop(clip: Path, out: Path, limit: int | None) -> tuple[int, int, float
 
 
 def pipeline(clip: Path, out: Path, **options: object) -> tuple[int, int, float]:
-    cfg = ExtractConfig(input=clip, export_path=str(out / "faces"),
+    cfg = ExtractConfig(input=clip, faces=str(out / "faces"),
                         alignments=out / "alignments.db", **options)  # type: ignore[arg-type]
     start = time.perf_counter()
-    summary = run_extract(cfg, show_progress=False)
+    summary = run_extract(cfg)
     return summary.frames_processed, summary.faces_written, time.perf_counter() - start
 
 

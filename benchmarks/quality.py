@@ -56,7 +56,7 @@ def say(text: str) -> None:
 
 def extract(video: Path, side_dir: Path, size: int) -> Path:
     """Faces of every frame into ``side_dir/faces`` (resumes a finished or partial extract)."""
-    summary = run_extract(ExtractConfig(input=video, export_path=str(side_dir / "faces"),
+    summary = run_extract(ExtractConfig(input=video, faces=str(side_dir / "faces"),
                                         alignments=side_dir / "alignments.db", size=size,
                                         skip_existing=True))
     say("\n".join(summary.lines()))

@@ -52,9 +52,9 @@ def extract_real(work: Path, size: int, every_n: int) -> list[tuple[Path, Path]]
         if not (store.is_file() and folder.is_dir() and list_faces(folder)):
             t0 = time.perf_counter()
             cfg = ExtractConfig(input=data_dir() / "video" / f"{clip}.mp4", identity=True,
-                                size=size, every_n=every_n, export_path=str(folder),
+                                size=size, every_n=every_n, faces=str(folder),
                                 alignments=store)
-            summary = run_extract(cfg, show_progress=False)
+            summary = run_extract(cfg)
             print(f"extract {clip}: {summary.faces_written} faces in "
                   f"{time.perf_counter() - t0:.1f} s")
         out.append((folder, store))
@@ -100,7 +100,7 @@ def build_folder(folder: Path, store_path: Path, reals: list, count: int, seed: 
                 frame.faces.append(FaceRecord(
                     face_index=j, box=rec.box, confidence=rec.confidence,
                     landmarks=rec.landmarks, matrix=rec.matrix, size=rec.size,
-                    coverage=rec.coverage, detector=rec.detector,
+                    face_span=rec.face_span, detector=rec.detector,
                     identity=rec.identity + noise[i], blur=rec.blur, file=names[i]))
             store.put_frame(frame)
     alignments = str(store_path.resolve())

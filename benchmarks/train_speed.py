@@ -37,17 +37,17 @@ sys.path.insert(0, str(REPO))
 from benchmarks.augment_reference import reference_batch  # noqa: E402
 from swapface.extract.config import ExtractConfig  # noqa: E402
 from swapface.extract.run import run_extract  # noqa: E402
+from swapface.models import build_model  # noqa: E402
+from swapface.models.conv_tuning import installed  # noqa: E402
 from swapface.train.config import TrainConfig, parse_model_options  # noqa: E402
-from swapface.train.conv_tuning import installed  # noqa: E402
 from swapface.train.data import BatchPrefetcher  # noqa: E402
-from swapface.train.models import build_model  # noqa: E402
 from swapface.train.trainer import Trainer  # noqa: E402
 
 
 def extract_faces(data: Path, root: Path) -> tuple[Path, Path]:
     for side, clip in (("A", "woman_a.mp4"), ("B", "woman_b.mp4")):
-        run_extract(ExtractConfig(input=data / "video" / clip, every_n=8, export_path=str(root / side),
-                                  alignments=root / f"{side}.db"), show_progress=False)
+        run_extract(ExtractConfig(input=data / "video" / clip, every_n=8, faces=str(root / side),
+                                  alignments=root / f"{side}.db"))
     return root / "A", root / "B"
 
 

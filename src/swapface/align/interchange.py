@@ -19,11 +19,11 @@ float32 the store holds, matrices and boxes at full float64 precision.
 Import accepts, per face:
 
 * seed: ``landmark`` (required); ``warp_matrix`` (optional: computed from the landmarks with
-  :func:`alignment_matrix` at ``size``/``coverage`` when absent; when present it is taken to
+  :func:`alignment_matrix` at ``size``/``face_span`` when absent; when present it is taken to
   map into a ``size`` px face); ``box`` ``[left, top, right, bottom]`` and ``confidence``
   (optional extras; the box defaults to the landmarks' bounding box).
 * faceswap: ``landmarks_2d`` (required); ``detected`` (optional, defaults to the landmarks'
-  bounding box). The matrix is always computed at ``size``/``coverage``.
+  bounding box). The matrix is always computed at ``size``/``face_span``.
 
 Other keys are ignored. Every face gets ``components`` and ``extended`` masks rebuilt from its
 landmarks, ``confidence`` 1.0 unless given, ``detector`` ``"import:<format>"`` and no face
@@ -55,11 +55,10 @@ from swapface.align.landmarks import bounding_box
 from swapface.align.masks import MASK_TYPES, build_mask
 from swapface.align.records import FaceRecord, FrameRecord
 from swapface.align.store import AlignmentsStore
-from swapface.align.transform import DEFAULT_COVERAGE, alignment_matrix
+from swapface.align.transform import DEFAULT_FACE_SPAN, alignment_matrix
 from swapface.core.errors import ConfigError, InputError
-from swapface.core.fileio import atomic_write_bytes
+from swapface.core.fileio import atomic_write_bytes, natural_key
 from swapface.core.images import ImageReadError, read_image
-from swapface.media.source import natural_key
 
 log = logging.getLogger(__name__)
 
@@ -290,10 +289,10 @@ def parse_faces(
 
 
 def _face_record(
-    parsed: ParsedFace, index: int, fmt: str, size: int, coverage: float, where: str
+    parsed: ParsedFace, index: int, fmt: str, size: int, face_span: float, where: str
 ) -> FaceRecord:
     lm = parsed.landmarks
-    matrix = parsed.matrix if parsed.matrix is not None else alignment_matrix(lm, size, coverage)
+    matrix = parsed.matrix if parsed.matrix is not None else alignment_matrix(lm, size, face_span)
     if not np.isfinite(matrix).all():
         raise InputError(f"{where}: landmarks are degenerate (all on one point)")
     masks = {}
@@ -310,7 +309,7 @@ def _face_record(
         landmarks=lm.astype(np.float32).astype(np.float64),
         matrix=np.asarray(matrix, np.float64),
         size=size,
-        coverage=coverage,
+        face_span=face_span,
         detector=f"import:{fmt}",
         masks=masks,
     )
@@ -328,11 +327,11 @@ def _frame_size(frames_dir: Path, name: str) -> tuple[int, int] | None:
     return int(image.shape[1]), int(image.shape[0])
 
 
-def check_options(size: int, coverage: float) -> None:
+def check_options(size: int, face_span: float) -> None:
     if not 16 <= size <= 8192:
         raise ConfigError(f"face size must be 16..8192 px, got {size}")
-    if not 0.1 <= coverage <= 1.0:
-        raise ConfigError(f"coverage must be in [0.1, 1.0], got {coverage}")
+    if not 0.1 <= face_span <= 1.0:
+        raise ConfigError(f"face_span must be in [0.1, 1.0], got {face_span}")
 
 
 def import_json(
@@ -341,7 +340,7 @@ def import_json(
     fmt: str = "auto",
     *,
     size: int = DEFAULT_SIZE,
-    coverage: float = DEFAULT_COVERAGE,
+    face_span: float = DEFAULT_FACE_SPAN,
     frames_dir: str | Path | None = None,
 ) -> ImportSummary:
     """Import a JSON alignments file into ``store`` (created if missing, merged if not).
@@ -350,7 +349,7 @@ def import_json(
     completely before the store is touched, and written in one transaction.
     """
     _check_format(fmt, (*FORMATS, "auto"))
-    check_options(size, coverage)
+    check_options(size, face_span)
     source = Path(source)
     if frames_dir is not None:
         frames_dir = Path(frames_dir)
@@ -363,7 +362,7 @@ def import_json(
     parsed = parse_faces(data, fmt, label)
     records = {
         name: [
-            _face_record(face, i, fmt, size, coverage, f"{label}: frame {name!r}, face {i}")
+            _face_record(face, i, fmt, size, face_span, f"{label}: frame {name!r}, face {i}")
             for i, face in enumerate(faces)
         ]
         for name, faces in parsed.items()
@@ -372,17 +371,13 @@ def import_json(
     new_frames = replaced = sized = 0
     with _opened(store, readonly=False) as st, st.transaction():
         # Read under the write lock so a concurrent writer cannot take the same indices.
-        existing = {
-            name: (idx, ts, w, h)
-            for name, idx, ts, w, h in st.conn.execute(
-                "SELECT name, idx, timestamp, width, height FROM frames ORDER BY idx"
-            )
-        }
+        existing = st.frame_slots()
         used = st.frame_indices()
         next_index = max(used) + 1 if used else 0
         for name in sorted(records, key=natural_key):
             if name in existing:
-                index, timestamp, width, height = existing[name]
+                slot = existing[name]
+                index, timestamp, width, height = slot.index, slot.timestamp, slot.width, slot.height
                 replaced += 1
             else:
                 index, timestamp, width, height = next_index, None, 0, 0
@@ -403,28 +398,3 @@ def import_json(
         source, fmt, len(records), sum(len(v) for v in records.values()),
         new_frames, replaced, sized,
     )
-
-
-# ---------------------------------------------------------------------------------- info
-def store_summary(store: AlignmentsStore) -> dict[str, Any]:
-    """Counts, schema version and meta of a store (``swapface alignments info``)."""
-    conn = store.conn
-    empty = conn.execute(
-        "SELECT COUNT(*) FROM frames WHERE id NOT IN (SELECT frame_id FROM faces)"
-    ).fetchone()[0]
-    masks = dict(conn.execute("SELECT kind, COUNT(*) FROM masks GROUP BY kind ORDER BY kind"))
-    detectors = dict(
-        conn.execute("SELECT detector, COUNT(*) FROM faces GROUP BY detector ORDER BY detector")
-    )
-    span = conn.execute("SELECT MIN(idx), MAX(idx) FROM frames").fetchone()
-    return {
-        "path": str(store.path),
-        "schema_version": store.schema_version,
-        "frames": store.count_frames(),
-        "frames_without_faces": int(empty),
-        "frame_index_range": None if span[0] is None else [int(span[0]), int(span[1])],
-        "faces": store.count_faces(),
-        "faces_by_detector": {k: int(v) for k, v in detectors.items()},
-        "masks": {k: int(v) for k, v in masks.items()},
-        "meta": store.meta(),
-    }

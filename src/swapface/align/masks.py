@@ -17,7 +17,7 @@ from swapface.align.transform import alignment_matrix, transform_points
 
 MASK_SIZE = 256
 # Masks are stored with more padding than faces so a turned head's jaw is never clipped.
-MASK_COVERAGE = 0.5
+MASK_FACE_SPAN = 0.5
 MASK_TYPES = ("components", "extended")
 
 
@@ -68,7 +68,7 @@ def draw_mask(landmarks: np.ndarray, shape: tuple[int, int], kind: str = "extend
 
 @dataclass
 class StoredMask:
-    """A mask in aligned space (``MASK_SIZE`` px, ``MASK_COVERAGE``) plus its frame → mask affine."""
+    """A mask in aligned space (``MASK_SIZE`` px, ``MASK_FACE_SPAN``) plus its frame → mask affine."""
 
     kind: str
     matrix: np.ndarray  # 2×3, frame pixels → mask pixels
@@ -88,7 +88,7 @@ class StoredMask:
 
 
 def build_mask(landmarks: np.ndarray, kind: str) -> StoredMask:
-    matrix = alignment_matrix(landmarks, MASK_SIZE, MASK_COVERAGE)
+    matrix = alignment_matrix(landmarks, MASK_SIZE, MASK_FACE_SPAN)
     mask = draw_mask(transform_points(landmarks, matrix), (MASK_SIZE, MASK_SIZE), kind)
     ok, buf = cv2.imencode(".png", mask)
     if not ok:

@@ -4,6 +4,11 @@ Why SQLite: transactions make it crash-safe (a frame and its faces land together
 all), it needs no server, it is safe to hand to other people (no pickle), and later stages
 can query it without loading everything into memory. Arrays are stored as raw little-endian
 bytes with a fixed dtype.
+
+All SQL of the project lives in this module: every query a stage or job needs is a method
+here, faces carry their row ``id`` and are updated by it, so a schema change touches this
+file alone. A store received from someone else is opened with ``trusted_schema=OFF`` and
+refused when it holds triggers, views or tables this module did not create.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +27,8 @@ import numpy as np
 from swapface.align.masks import StoredMask
 from swapface.align.records import FaceRecord, FrameRecord
 from swapface.core.errors import InputError
-from swapface.core.fileio import is_writable_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates from version i to i+1. Never edit a released entry; append a new one.
 _MIGRATIONS: list[str] = [
@@ -62,21 +68,41 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (face_id, kind)
     );
     """,
-]
-
-
-def default_store_path(input_root: Path, is_video: bool) -> Path:
-    """Where extract puts a store by default and later stages look for it.
-
-    ``input_root`` is the video file or the frames folder. Next to a video it is
-    ``<stem>_alignments.db``, inside a frames folder ``alignments.db``; when that place is
-    read-only (a shared dataset) the same name under the working directory.
+    # 2: "coverage" meant two things (extract's mean-face span, the model's crop fraction);
+    # the store's column is the mean-face span.
     """
-    base = input_root.with_suffix("") if is_video else input_root
-    store = base.parent / f"{base.name}_alignments.db" if is_video else base / "alignments.db"
-    if is_writable_dir(store.parent):
-        return store
-    return Path.cwd() / store.name if is_video else Path.cwd() / base.name / "alignments.db"
+    ALTER TABLE faces RENAME COLUMN coverage TO face_span;
+    """,
+]
+# Everything a store of ours may hold; anything else (a trigger, a view) is refused.
+_OWN_OBJECTS = {("table", n) for n in ("meta", "frames", "faces", "masks", "schema_version")} | {
+    ("index", "faces_file")}
+
+
+def backup_store(path: str | Path) -> Path:
+    """Copy ``path`` to ``<stem>.<YYYYmmdd-HHMMSS>.bak<suffix>`` beside it; return the copy.
+
+    SQLite's backup API copies a consistent snapshot, commits still in the WAL included.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"alignments store not found: {path}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.stem}.{stamp}.bak{path.suffix or '.db'}")
+    n = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.stem}.{stamp}-{n}.bak{path.suffix or '.db'}")
+        n += 1
+    src = sqlite3.connect(path)
+    try:
+        dst = sqlite3.connect(backup)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return backup
 
 
 def _f32(blob: bytes | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -87,6 +113,28 @@ def _f64(blob: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f8").reshape(shape).copy()
 
 
+@dataclass(frozen=True)
+class FaceRef:
+    """Where a face is, without its arrays: for jobs that only move files and rows."""
+
+    id: int
+    frame_index: int
+    frame_name: str
+    face_index: int
+    file: str | None
+
+
+@dataclass(frozen=True)
+class FrameSlot:
+    """A stored frame's identity: what an import keeps when it replaces the faces."""
+
+    index: int
+    name: str
+    timestamp: float | None
+    width: int
+    height: int
+
+
 class AlignmentsStore:
     """Read/write access to an alignments file. Use as a context manager."""
 
@@ -95,16 +143,22 @@ class AlignmentsStore:
         if not self.path.exists() and (readonly or not create):
             raise InputError(f"alignments store not found: {self.path}")
         if readonly:
+            # as_uri() percent-encodes '#', '?' and spaces, so a folder named "take#2" cannot
+            # cut the URI short and drop read-only mode.
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None)
         self._in_batch = False
+        self._face_cols = self._FACE_COLS
         # Every statement that can find a non-SQLite file (the pragmas included) runs inside
         # the try, and the connection is closed on any failure, not only on DatabaseError.
         try:
+            # A received file's schema runs no SQL functions of its own (triggers, views).
+            self.conn.execute("PRAGMA trusted_schema=OFF")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            self._check_objects()
             self._migrate(readonly)
             if not readonly:
                 # WAL + NORMAL: a killed process never corrupts the file and readers never block.
@@ -130,6 +184,15 @@ class AlignmentsStore:
             self.conn.execute("COMMIT")
             self._in_batch = False
         self.conn.close()
+
+    def _check_objects(self) -> None:
+        rows = self.conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchall()
+        unexpected = sorted(f"{kind} {name!r}" for kind, name in rows if (kind, name) not in _OWN_OBJECTS)
+        ours = any(name == "schema_version" for _, name in rows)
+        if unexpected and ours:
+            raise InputError(f"{self.path} holds objects a swapface store never has "
+                             f"({', '.join(unexpected[:3])}); refusing to open it")
 
     def _version(self) -> int:
         row = self.conn.execute(
@@ -159,7 +222,12 @@ class AlignmentsStore:
         if version == SCHEMA_VERSION:
             return
         if readonly:
-            raise InputError(f"{self.path} needs a schema upgrade; open it writable once")
+            if version == 0:
+                raise InputError(f"{self.path} is an empty database, not an alignments store")
+            # A read-only older store is read as it is (a shared dataset cannot be upgraded):
+            # version 1 differs only by the name of the mean-face span column.
+            self._face_cols = self._FACE_COLS.replace("f.face_span", "f.coverage")
+            return
         for target in range(version + 1, SCHEMA_VERSION + 1):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -179,7 +247,7 @@ class AlignmentsStore:
 
     @property
     def schema_version(self) -> int:
-        return int(self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+        return self._version()
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
@@ -219,14 +287,22 @@ class AlignmentsStore:
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except ValueError as exc:
+            raise InputError(f"{self.path}: meta value {key!r} is damaged: {exc}") from exc
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+        return {k: self.get_meta(k) for (k,) in self.conn.execute("SELECT key FROM meta")}
 
     # ------------------------------------------------------------------ writing
     def put_frame(self, frame: FrameRecord) -> None:
-        """Insert or replace a frame with all its faces (replacing drops the old faces)."""
+        """Insert or replace a frame with all its faces (replacing drops the old faces).
+
+        The faces get their new row ids (``face.id``).
+        """
         with self.transaction():
             self.conn.execute("DELETE FROM frames WHERE idx=?", (frame.index,))
             cur = self.conn.execute(
@@ -240,35 +316,59 @@ class AlignmentsStore:
             )
             frame_id = cur.lastrowid
             for face in frame.faces:
-                self._insert_face(frame_id, face)
+                face.id = self._insert_face(frame_id, face)
 
-    def _insert_face(self, frame_id: int | None, face: FaceRecord) -> None:
+    def _insert_face(self, frame_id: int | None, face: FaceRecord) -> int:
         cur = self.conn.execute(
             "INSERT INTO faces(frame_id, face_index, x0, y0, x1, y1, confidence, detector,"
-            " landmarks, matrix, size, coverage, identity, blur, file, thumbnail)"
+            " landmarks, matrix, size, face_span, identity, blur, file, thumbnail)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 frame_id, int(face.face_index), *map(float, face.box), float(face.confidence),
                 str(face.detector),
                 np.asarray(face.landmarks, "<f4").tobytes(),
                 np.asarray(face.matrix, "<f8").tobytes(),
-                int(face.size), float(face.coverage),
+                int(face.size), float(face.face_span),
                 None if face.identity is None else np.asarray(face.identity, "<f4").tobytes(),
                 None if face.blur is None else float(face.blur), face.file, face.thumbnail,
             ),
         )
-        for mask in face.masks.values():
+        face_id = int(cur.lastrowid or 0)
+        self._put_masks(face_id, face.masks)
+        return face_id
+
+    def _put_masks(self, face_id: int, masks: Mapping[str, StoredMask]) -> None:
+        for mask in masks.values():
             self.conn.execute(
-                "INSERT INTO masks(face_id, kind, matrix, data) VALUES (?,?,?,?)",
-                (cur.lastrowid, mask.kind, np.asarray(mask.matrix, "<f8").tobytes(), mask.data),
+                "INSERT OR REPLACE INTO masks(face_id, kind, matrix, data) VALUES (?,?,?,?)",
+                (face_id, mask.kind, np.asarray(mask.matrix, "<f8").tobytes(), mask.data),
             )
 
-    def delete_faces(self, face_ids: list[int]) -> int:
+    def delete_faces(self, face_ids: Iterable[int]) -> int:
         with self.transaction():
             n = 0
             for fid in face_ids:
-                n += self.conn.execute("DELETE FROM faces WHERE id=?", (fid,)).rowcount
+                n += self.conn.execute("DELETE FROM faces WHERE id=?", (int(fid),)).rowcount
         return n
+
+    def set_face_file(self, face_id: int, file: str | None) -> int:
+        """Point face ``face_id`` at another face image (relative to its face folder)."""
+        return self.conn.execute("UPDATE faces SET file=? WHERE id=?", (file, int(face_id))).rowcount
+
+    def set_face_file_at(self, frame_index: int, face_index: int, file: str | None) -> int:
+        """:meth:`set_face_file` for the face known by (frame index, face index)."""
+        return self.conn.execute(
+            "UPDATE faces SET file=? WHERE face_index=? AND frame_id="
+            "(SELECT id FROM frames WHERE idx=?)", (file, int(face_index), int(frame_index))).rowcount
+
+    def update_geometry(self, face_id: int, landmarks: np.ndarray, matrix: np.ndarray,
+                        masks: Mapping[str, StoredMask]) -> None:
+        """New landmarks, matrix and masks for face ``face_id`` (after smoothing or editing)."""
+        self.conn.execute(
+            "UPDATE faces SET landmarks=?, matrix=? WHERE id=?",
+            (np.asarray(landmarks, "<f4").tobytes(), np.asarray(matrix, "<f8").tobytes(),
+             int(face_id)))
+        self._put_masks(int(face_id), masks)
 
     # ------------------------------------------------------------------ reading
     def frame_indices(self) -> set[int]:
@@ -280,25 +380,54 @@ class AlignmentsStore:
     def count_faces(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
 
+    def frame_slots(self) -> dict[str, FrameSlot]:
+        """Every stored frame by name (the last one when a name repeats)."""
+        return {name: FrameSlot(idx, name, ts, w, h) for idx, name, ts, w, h in self.conn.execute(
+            "SELECT idx, name, timestamp, width, height FROM frames ORDER BY idx")}
+
+    def face_refs(self) -> list[FaceRef]:
+        """Every face's id, frame, face index and file, in frame order (no arrays decoded)."""
+        return [FaceRef(*row) for row in self.conn.execute(
+            "SELECT f.id, fr.idx, fr.name, f.face_index, f.file FROM faces f"
+            " JOIN frames fr ON fr.id=f.frame_id ORDER BY fr.idx, f.face_index")]
+
+    def frame_face_counts(self) -> list[tuple[int, str, int]]:
+        """(frame index, frame name, face count) for every frame."""
+        return self.conn.execute(
+            "SELECT fr.idx, fr.name, COUNT(f.id) FROM frames fr LEFT JOIN faces f ON f.frame_id=fr.id"
+            " GROUP BY fr.id ORDER BY fr.idx"
+        ).fetchall()
+
+    def mask_kinds(self) -> dict[int, list[str]]:
+        """The stored mask kinds of every face that has any, by face id."""
+        out: dict[int, list[str]] = {}
+        for face_id, kind in self.conn.execute("SELECT face_id, kind FROM masks ORDER BY face_id, kind"):
+            out.setdefault(face_id, []).append(kind)
+        return out
+
     _FACE_COLS = (
         "f.id, f.face_index, f.x0, f.y0, f.x1, f.y1, f.confidence, f.detector, f.landmarks,"
-        " f.matrix, f.size, f.coverage, f.identity, f.blur, f.file"
+        " f.matrix, f.size, f.face_span, f.identity, f.blur, f.file"
     )
 
     def _face_from_row(self, row: tuple[Any, ...], with_masks: bool) -> FaceRecord:
-        face = FaceRecord(
-            face_index=row[1],
-            box=(row[2], row[3], row[4], row[5]),
-            confidence=row[6],
-            detector=row[7],
-            landmarks=_f32(row[8], (68, 2)).astype(np.float64),  # type: ignore[union-attr]
-            matrix=_f64(row[9], (2, 3)),
-            size=row[10],
-            coverage=row[11],
-            identity=_f32(row[12], (128,)),
-            blur=row[13],
-            file=row[14],
-        )
+        try:
+            face = FaceRecord(
+                face_index=row[1],
+                box=(row[2], row[3], row[4], row[5]),
+                confidence=row[6],
+                detector=row[7],
+                landmarks=_f32(row[8], (68, 2)).astype(np.float64),  # type: ignore[union-attr]
+                matrix=_f64(row[9], (2, 3)),
+                size=row[10],
+                face_span=row[11],
+                identity=_f32(row[12], (128,)),
+                blur=row[13],
+                file=row[14],
+                id=row[0],
+            )
+        except (TypeError, ValueError) as exc:  # a blob of the wrong length or type
+            raise InputError(f"{self.path}: face {row[0]} is damaged ({exc})") from exc
         if with_masks:
             for kind, matrix, data in self.conn.execute(
                 "SELECT kind, matrix, data FROM masks WHERE face_id=?", (row[0],)
@@ -306,29 +435,80 @@ class AlignmentsStore:
                 face.masks[kind] = StoredMask(kind, _f64(matrix, (2, 3)), data)
         return face
 
-    def frames(self, with_masks: bool = False) -> Iterator[FrameRecord]:
-        """Frames in source order with their faces; streams, never loads the whole store."""
+    def _frame_faces(self, frame_id: int, with_masks: bool) -> list[FaceRecord]:
+        rows = self.conn.execute(
+            f"SELECT {self._face_cols} FROM faces f WHERE f.frame_id=? ORDER BY f.face_index",
+            (frame_id,),
+        ).fetchall()
+        return [self._face_from_row(r, with_masks) for r in rows]
+
+    def frames(self, with_masks: bool = False, start: int | None = None,
+               stop: int | None = None) -> Iterator[FrameRecord]:
+        """Frames in source order with their faces (indices in ``[start, stop)`` when given);
+        streams, never loads the whole store."""
         frames = self.conn.execute(
-            "SELECT id, idx, name, timestamp, width, height FROM frames ORDER BY idx"
+            "SELECT id, idx, name, timestamp, width, height FROM frames"
+            " WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (-(2**62) if start is None else int(start), 2**62 if stop is None else int(stop)),
         )
         for fid, idx, name, ts, w, h in frames:
-            record = FrameRecord(idx, name, ts, w, h)
-            rows = self.conn.execute(
-                f"SELECT {self._FACE_COLS} FROM faces f WHERE f.frame_id=? ORDER BY f.face_index",
-                (fid,),
-            ).fetchall()
-            record.faces = [self._face_from_row(r, with_masks) for r in rows]
-            yield record
+            yield FrameRecord(idx, name, ts, w, h, self._frame_faces(fid, with_masks))
+
+    def frame(self, index: int, with_masks: bool = False) -> FrameRecord | None:
+        """The frame with ``index``, or None when the store does not have it."""
+        return next(self.frames(with_masks, index, index + 1), None)
 
     def faces(self, with_masks: bool = False) -> Iterator[tuple[int, str, FaceRecord]]:
-        """(face id, frame name, face) for every face, in frame order."""
+        """(frame index, frame name, face) for every face, in frame order."""
         cur = self.conn.execute(
-            f"SELECT {self._FACE_COLS}, fr.name FROM faces f JOIN frames fr ON fr.id=f.frame_id"
-            " ORDER BY fr.idx, f.face_index"
+            f"SELECT {self._face_cols}, fr.idx, fr.name FROM faces f JOIN frames fr"
+            " ON fr.id=f.frame_id ORDER BY fr.idx, f.face_index"
         )
         for row in cur:
-            yield row[0], row[-1], self._face_from_row(row, with_masks)
+            yield row[-2], row[-1], self._face_from_row(row, with_masks)
+
+    def identity_of(self, files: Sequence[str] = (), frame_name: str | None = None,
+                    face_index: int | None = None) -> np.ndarray | None:
+        """The stored 128-d descriptor of a face, found by file name or by (frame, face index)."""
+        for name in files:
+            row = self.conn.execute(
+                "SELECT identity FROM faces WHERE file=? AND identity IS NOT NULL", (name,)
+            ).fetchone()
+            if row is not None:
+                return _f32(row[0], (128,))
+        if frame_name is not None and face_index is not None:
+            row = self.conn.execute(
+                "SELECT f.identity FROM faces f JOIN frames fr ON fr.id=f.frame_id"
+                " WHERE fr.name=? AND f.face_index=? AND f.identity IS NOT NULL",
+                (frame_name, int(face_index)),
+            ).fetchone()
+            if row is not None:
+                return _f32(row[0], (128,))
+        return None
 
     def thumbnail(self, face_id: int) -> bytes | None:
         row = self.conn.execute("SELECT thumbnail FROM faces WHERE id=?", (face_id,)).fetchone()
         return None if row is None else row[0]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, schema version and meta (``swapface alignments info``)."""
+        conn = self.conn
+        empty = conn.execute(
+            "SELECT COUNT(*) FROM frames WHERE id NOT IN (SELECT frame_id FROM faces)"
+        ).fetchone()[0]
+        masks = dict(conn.execute("SELECT kind, COUNT(*) FROM masks GROUP BY kind ORDER BY kind"))
+        detectors = dict(
+            conn.execute("SELECT detector, COUNT(*) FROM faces GROUP BY detector ORDER BY detector")
+        )
+        span = conn.execute("SELECT MIN(idx), MAX(idx) FROM frames").fetchone()
+        return {
+            "path": str(self.path),
+            "schema_version": self.schema_version,
+            "frames": self.count_frames(),
+            "frames_without_faces": int(empty),
+            "frame_index_range": None if span[0] is None else [int(span[0]), int(span[1])],
+            "faces": self.count_faces(),
+            "faces_by_detector": {k: int(v) for k, v in detectors.items()},
+            "masks": {k: int(v) for k, v in masks.items()},
+            "meta": self.meta(),
+        }

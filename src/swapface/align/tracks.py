@@ -10,13 +10,10 @@ Used by ``swapface alignments smooth`` (rewrites the store) and by convert (in m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
-from swapface.align.records import FaceRecord, FrameRecord
-from swapface.align.transform import alignment_matrix
 
 SMOOTH_METHODS = ("savgol", "average")
 
@@ -67,77 +64,34 @@ def link_tracks(points: Iterable[TrackPoint], *, min_iou: float = 0.3,
     return tracks
 
 
-def smooth_track(t: np.ndarray, pts: np.ndarray, window: int, method: str) -> np.ndarray:
-    """Centred local fit over ``window`` samples of ``pts`` (n, k) at times ``t``: no lag.
+def smooth_point(t: np.ndarray, pts: np.ndarray, i: int, window: int, method: str) -> np.ndarray:
+    """The centred fit of sample ``i`` of ``pts`` (n, k) at times ``t``.
 
     ``savgol``: local quadratic (Savitzky–Golay; handles uneven frame steps); ``average``:
-    centred moving mean.
+    centred moving mean. Only samples ``max(0, i - window//2)`` to ``i + window//2`` are read
+    once the track holds at least ``max(window, i + window//2 + 1)`` of them, so a streaming
+    caller gets the same value as a whole-track pass from then on.
     """
+    n, half = len(t), window // 2
+    if method == "average":
+        # Shrink the window symmetrically at the ends so a moving face is not pulled inwards.
+        h = min(half, i, n - 1 - i)
+        return pts[i - h:i + h + 1].mean(axis=0)
+    # Near the ends the full window is shifted inside the track (scipy's mode="interp").
+    lo = min(max(0, i - half), max(0, n - window))
+    hi = min(n, lo + window)
+    x = np.asarray(t[lo:hi], dtype=np.float64) - float(t[i])
+    deg = min(2, hi - lo - 1)
+    design = np.vander(x, deg + 1, increasing=True)
+    coef, *_ = np.linalg.lstsq(design, pts[lo:hi], rcond=None)
+    return coef[0]  # value of the fit at x = 0
+
+
+def smooth_track(t: np.ndarray, pts: np.ndarray, window: int, method: str) -> np.ndarray:
+    """Centred local fit over ``window`` samples of ``pts`` (n, k) at times ``t``: no lag."""
     if method not in SMOOTH_METHODS:
         raise ValueError(f"unknown smoothing method {method!r}; choose {', '.join(SMOOTH_METHODS)}")
-    n, half = len(t), window // 2
     out = np.empty_like(pts, dtype=np.float64)
-    tt = np.asarray(t, dtype=np.float64)
-    for i in range(n):
-        if method == "average":
-            # Shrink the window symmetrically at the ends so a moving face is not pulled inwards.
-            h = min(half, i, n - 1 - i)
-            out[i] = pts[i - h:i + h + 1].mean(axis=0)
-            continue
-        # Near the ends the full window is shifted inside the track (scipy's mode="interp").
-        lo = min(max(0, i - half), max(0, n - window))
-        hi = min(n, lo + window)
-        x = tt[lo:hi] - tt[i]
-        deg = min(2, hi - lo - 1)
-        design = np.vander(x, deg + 1, increasing=True)
-        coef, *_ = np.linalg.lstsq(design, pts[lo:hi], rcond=None)
-        out[i] = coef[0]  # value of the fit at x = 0
+    for i in range(len(t)):
+        out[i] = smooth_point(t, pts, i, window, method)
     return out
-
-
-@dataclass
-class SmoothStats:
-    tracks: int = 0
-    faces: int = 0  # faces whose landmarks moved
-    mean_shift: float = 0.0  # mean landmark displacement, px
-    max_shift: float = 0.0
-
-
-def smooth_frames(frames: Sequence[FrameRecord], *, window: int = 5, method: str = "savgol",
-                  min_iou: float = 0.3, max_gap: int = 2) -> SmoothStats:
-    """Smooth the landmarks of ``frames`` (ordered by index) in place along face tracks.
-
-    A changed face gets the matrix recomputed from its smoothed landmarks and loses its
-    stored masks (they were drawn from the old landmarks; convert redraws the same shapes
-    from the new ones).
-    """
-    faces: list[FaceRecord] = []
-    points: list[TrackPoint] = []
-    for frame in frames:
-        for face in frame.faces:
-            faces.append(face)
-            points.append(TrackPoint(frame.index, face.face_index, face.box))
-    tracks = link_tracks(points, min_iou=min_iou, max_gap=max_gap)
-    stats = SmoothStats(tracks=len(tracks))
-    shifts: list[np.ndarray] = []
-    for track in tracks:
-        if len(track) < 3:
-            continue
-        t = np.array([points[p].frame for p in track])
-        old = np.stack([np.asarray(faces[p].landmarks, np.float64).reshape(-1) for p in track])
-        new = smooth_track(t, old, window, method)
-        for p, lm_new, lm_old in zip(track, new, old, strict=True):
-            shift = np.linalg.norm((lm_new - lm_old).reshape(-1, 2), axis=1)
-            if shift.max() <= 1e-4:
-                continue
-            face = faces[p]
-            face.landmarks = lm_new.reshape(-1, 2)
-            face.matrix = alignment_matrix(face.landmarks, face.size, face.coverage)
-            face.masks = {}
-            shifts.append(shift)
-    if shifts:
-        every = np.concatenate(shifts)
-        stats.faces = len(shifts)
-        stats.mean_shift = float(every.mean())
-        stats.max_shift = float(every.max())
-    return stats

@@ -11,7 +11,7 @@ from swapface.align.landmarks import to_five_points
 MEAN_FACE = np.array(
     [[0.25, 0.22], [0.75, 0.22], [0.50, 0.51], [0.26, 0.78], [0.74, 0.78]], dtype=np.float64
 )
-DEFAULT_COVERAGE = 0.6  # seed: MEAN_FACE * (size * 0.6) + size * 0.2
+DEFAULT_FACE_SPAN = 0.6  # seed: MEAN_FACE * (size * 0.6) + size * 0.2
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np.ndarray:
@@ -51,20 +51,20 @@ def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np
     return t
 
 
-def mean_face_points(size: int, coverage: float = DEFAULT_COVERAGE) -> np.ndarray:
-    """Mean-face 5 points in an aligned image of ``size`` px with the given coverage.
+def mean_face_points(size: int, face_span: float = DEFAULT_FACE_SPAN) -> np.ndarray:
+    """Mean-face 5 points in an aligned image of ``size`` px with the given face_span.
 
-    ``coverage`` is the fraction of the output the mean face spans; the rest is padding
+    ``face_span`` is the fraction of the output the mean face spans; the rest is padding
     split evenly (seed: 0.6 → ×0.6 + 0.2).
     """
-    if not 0.1 <= coverage <= 1.0:
-        raise ValueError(f"coverage must be in [0.1, 1.0], got {coverage}")
-    return MEAN_FACE * (size * coverage) + size * (1.0 - coverage) / 2.0
+    if not 0.1 <= face_span <= 1.0:
+        raise ValueError(f"face_span must be in [0.1, 1.0], got {face_span}")
+    return MEAN_FACE * (size * face_span) + size * (1.0 - face_span) / 2.0
 
 
-def alignment_matrix(landmarks: np.ndarray, size: int, coverage: float = DEFAULT_COVERAGE) -> np.ndarray:
+def alignment_matrix(landmarks: np.ndarray, size: int, face_span: float = DEFAULT_FACE_SPAN) -> np.ndarray:
     """2×3 affine mapping frame pixels to the aligned ``size``×``size`` face."""
-    return umeyama(to_five_points(landmarks), mean_face_points(size, coverage))[:2]
+    return umeyama(to_five_points(landmarks), mean_face_points(size, face_span))[:2]
 
 
 def warp_face(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

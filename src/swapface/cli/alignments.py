@@ -35,7 +35,7 @@ def _info_args(parser: argparse.ArgumentParser) -> None:
 
 def _info(args: argparse.Namespace) -> int:
     with AlignmentsStore(args.store, readonly=True) as store:
-        summary = interchange.store_summary(store)
+        summary = store.summary()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
@@ -95,7 +95,7 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
         help="aligned face size the matrices map to (default %(default)s)",
     )
     parser.add_argument(
-        "--coverage", type=float, default=interchange.DEFAULT_COVERAGE,
+        "--face-span", type=float, default=interchange.DEFAULT_FACE_SPAN,
         help="fraction of the aligned face the mean face spans (default %(default)s)",
     )
     parser.add_argument(
@@ -108,7 +108,7 @@ def _import_args(parser: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace) -> int:
     result = interchange.import_json(
         args.source, args.store, args.format,
-        size=args.size, coverage=args.coverage, frames_dir=args.frames,
+        size=args.size, face_span=args.face_span, frames_dir=args.frames,
     )
     print(
         f"imported {result.path} ({result.format}) into {args.store}: {result.frames} frames "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 
 from swapface.cli.common import add_config_options, configs_from_args
 from swapface.convert.config import ConvertConfig
+from swapface.swap.options import SwapOptions
+
+SECTIONS: list[tuple[str, type]] = [("convert", ConvertConfig), ("swap", SwapOptions)]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,17 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "into the frame and write a video (audio copied, labelled as synthetic media) or a "
         "folder of PNG frames with synthetic-media metadata.",
     )
-    add_config_options(parser, [("convert", ConvertConfig)])
+    add_config_options(parser, SECTIONS)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning, so the
-    # decode/blend/encode threads get those cycles (−8 ms CPU per frame, +5 % frames/s here).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from swapface.convert.pipeline import run_convert
+    cfg, swap = configs_from_args(args, SECTIONS)
+    cfg = dataclasses.replace(cfg, swap=swap)
+    if cfg.preview_frame is not None:
+        from swapface.convert.preview import run_preview
 
-    (cfg,) = configs_from_args(args, [("convert", ConvertConfig)])
-    summary = run_convert(cfg, show_progress=not args.quiet)
+        summary = run_preview(cfg)
+    else:
+        from swapface.convert.pipeline import run_convert
+
+        summary = run_convert(cfg, args.progress, args.cancel)
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

@@ -26,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
     from swapface.evaluate.run import run_evaluate
 
     (cfg,) = configs_from_args(args, [("evaluate", EvaluateConfig)])
-    result = run_evaluate(cfg, show_progress=not args.quiet)
+    result = run_evaluate(cfg, args.progress)
     print("\n".join(result.lines()))
     return 0

@@ -25,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from swapface.extract.run import run_extract
 
     (cfg,) = configs_from_args(args, [("extract", ExtractConfig)])
-    summary = run_extract(cfg, show_progress=not args.quiet)
+    summary = run_extract(cfg, args.progress, args.cancel)
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

@@ -1,7 +1,11 @@
 """``swapface`` entry point. Each command module exposes ``register(subparsers)``.
 
-User errors (:class:`SwapfaceError`) print one readable line and exit non-zero; Ctrl-C
-exits 130 after the stage has saved what it finished.
+The driver owns the process: it applies the process-wide settings
+(:func:`~swapface.core.runtime.configure_process`) before anything heavy loads, turns Ctrl-C
+and SIGTERM into a cancel of the running command (which then finishes its step and saves),
+and renders progress. User errors (:class:`SwapfaceError`) and system errors (disk full,
+permission denied, a locked database, out of memory) print one readable line and exit
+non-zero; a cancel exits 130 after the stage has saved what it finished.
 """
 
 from __future__ import annotations
@@ -9,10 +13,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sqlite3
 import sys
 
 from swapface import __version__
-from swapface.core.errors import SwapfaceError
+from swapface.cli.progress import CliProgress
+from swapface.core.errors import Cancelled, SwapfaceError
+from swapface.core.progress import CancelToken
+from swapface.core.runtime import cancel_on_signals, configure_process
 
 # One-line help per command. Only the command being run is imported, so `swapface video
 # info` never pays for torch or dlib.
@@ -25,6 +33,7 @@ COMMANDS = {
     "convert": "swap faces in a video or image folder with a trained model",
     "run": "extract both videos, train and convert in one resumable project",
     "evaluate": "score a swapped video: identity, pose, expression, flicker, reconstruction",
+    "plugins": "list every plugin (detectors, masks, models, ...) with its options",
 }
 
 
@@ -45,21 +54,42 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _system_error(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --batch-size or fewer --workers)"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
+    configure_process()  # before torch loads: see swapface.core.runtime
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+    args.progress = CliProgress(quiet=getattr(args, "quiet", False))
+    args.cancel = CancelToken()
+    name = f"swapface {args.command}"
     try:
-        return int(args.func(args) or 0)
+        with cancel_on_signals(args.cancel):
+            return int(args.func(args) or 0)
+    except Cancelled:
+        print(f"{name}: interrupted; finished work was saved", file=sys.stderr)
+        return Cancelled.exit_code
     except SwapfaceError as exc:
-        print(f"swapface {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"swapface {args.command}: interrupted; finished work was saved", file=sys.stderr)
+        print(f"{name}: interrupted; finished work was saved", file=sys.stderr)
         return 130
+    except (OSError, MemoryError, sqlite3.Error) as exc:
+        logging.getLogger(__name__).debug("%s failed", name, exc_info=True)  # shown with -v
+        print(f"{name}: error: {_system_error(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

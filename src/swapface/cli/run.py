@@ -25,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from swapface.project.run import run_project
 
     (cfg,) = configs_from_args(args, [("run", RunConfig)])
-    summary = run_project(cfg, show_progress=not args.quiet)
+    summary = run_project(cfg, args.progress, args.cancel)
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

@@ -13,9 +13,9 @@ HELP = "sort/group extracted faces by sharpness, pose, colour, identity, ... (un
 
 def register(sub: argparse._SubParsersAction) -> None:
     from swapface.curate.config import SortConfig
-    from swapface.curate.features import METHODS
+    from swapface.curate.features import SORT_METHODS
 
-    methods = "\n".join(f"  {name:17s} {m.help}" for name, m in METHODS.items())
+    methods = "\n".join(f"  {m.name:17s} {m.description}" for m in SORT_METHODS)
     parser = sub.add_parser(
         "sort",
         help=HELP,
@@ -37,6 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from swapface.curate.sort import sort_faces, undo_sort
 
     (cfg,) = configs_from_args(args, [("sort", SortConfig)])
-    summary = undo_sort(cfg.undo) if cfg.undo else sort_faces(cfg, show_progress=not args.quiet)
+    summary = undo_sort(cfg.undo) if cfg.undo else sort_faces(cfg, args.progress)
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

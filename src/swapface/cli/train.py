@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from swapface.train.trainer import Trainer
 
-    summary = Trainer(*configs_from_args(args, _sections())).run(show_progress=not args.quiet)
+    summary = Trainer(*configs_from_args(args, _sections())).run(args.progress, args.cancel)
     print("\n".join(summary.lines()), file=sys.stderr)
-    return 0
+    # Stopped by Ctrl-C/SIGTERM: saved, but not finished — `train && convert` must not go on.
+    return 130 if args.cancel.cancelled else 0

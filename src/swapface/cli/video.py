@@ -11,6 +11,7 @@ from pathlib import Path
 
 from swapface.core.config import add_arguments, build_config, option
 from swapface.core.errors import ConfigError
+from swapface.core.progress import Progress
 
 
 @dataclass
@@ -85,31 +86,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(_SUBCOMMANDS[args.video_command], vars(args), {})
     if isinstance(cfg, FramesOptions):
-        return _run_frames(cfg, quiet=args.quiet)
+        return _run_frames(cfg, args.progress)
     if isinstance(cfg, AssembleOptions):
-        return _run_assemble(cfg, quiet=args.quiet)
+        return _run_assemble(cfg, args.progress)
     return _run_info(cfg)
 
 
-def _run_frames(cfg: FramesOptions, quiet: bool) -> int:
+def _run_frames(cfg: FramesOptions, progress: Progress) -> int:
     from swapface.media.frames_io import export_frames
 
     if cfg.fps is not None and cfg.every_n != 1:
         raise ConfigError("use either --every-n or --fps, not both")
     summary = export_frames(
         cfg.input, cfg.out_dir, every_n=cfg.every_n, fps=cfg.fps, fmt=cfg.format,
-        show_progress=not quiet,
+        progress=progress,
     )
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0
 
 
-def _run_assemble(cfg: AssembleOptions, quiet: bool) -> int:
+def _run_assemble(cfg: AssembleOptions, progress: Progress) -> int:
     from swapface.media.frames_io import assemble_video
 
     summary = assemble_video(
         cfg.frames_dir, cfg.output, reference=cfg.reference, fps=cfg.fps, crf=cfg.crf,
-        preset=cfg.preset, show_progress=not quiet,
+        preset=cfg.preset, progress=progress,
     )
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

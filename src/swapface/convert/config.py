@@ -1,4 +1,9 @@
-"""Options of ``swapface convert`` — the single source for the CLI and config files."""
+"""Options of ``swapface convert`` — the single source for the CLI and config files.
+
+What the swap looks like (mask, colour, sharpening, face choice) is
+:class:`~swapface.swap.options.SwapOptions` (table ``[swap]``), shared with the preview, live
+mode and the web UI; this module holds what the video driver adds (table ``[convert]``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from swapface.convert.color import COLOR_METHODS
-from swapface.convert.masks import MASKS
-from swapface.convert.sharpen import SHARPEN_METHODS
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
+from swapface.swap.options import SwapOptions
 
 # Compiling costs ~7 s and saves ~7 ms per face (original, 2-core CPU): worth it past ~1000.
 COMPILE_MIN_FACES = 2000
@@ -36,26 +39,21 @@ def parse_ranges(texts: list[str]) -> list[tuple[int, int]]:
 class ConvertConfig:
     input: Path = option(help="video file or folder of images", positional=True)
     model_dir: Path = option(help="trained model folder", flags=["-m", "--model-dir"])
-    output: Path = option(help="output video (.mp4/.mkv/.mov), animated .gif, or folder of PNG frames",
-                          flags=["-o", "--output"])
+    output: Path = option(
+        help="output video (.mp4/.mkv/.mov), animated .gif, a folder of PNG frames, or with "
+        "--preview-frame a .png/.jpg still", flags=["-o", "--output"])
     alignments: Path | None = option(
         None, help="alignments store (default: <input>_alignments.db next to the input)"
     )
-    swap_model: bool = option(False, help="swap the other way: B → A")
-    mask_type: str = option("extended", help="blend mask", choices=sorted(MASKS.names()))
-    erosion: int = option(0, help="erode (negative: dilate) the mask by N model-output pixels")
-    blur_size: int = option(4, help="feather the mask edge by N model-output pixels")
-    mask_threshold: float = option(0.0, help="zero mask values below this (0-1)")
-    color: str = option("avg-color", help="colour matching", choices=sorted(COLOR_METHODS.names()))
-    sharpen: str = option("none", help="sharpening", choices=sorted(SHARPEN_METHODS.names()))
+    preview_frame: int | None = option(
+        None, help="swap only this frame and write OUTPUT as a source | swapped still (a quick "
+        "look at the settings; no video pass)")
     frame_ranges: list[str] = option([], help="swap only these frames, e.g. 10-50 90-100")
     discard_frames: bool = option(False, help="with --frame-ranges: drop frames outside the ranges")
-    input_aligned_dir: Path | None = option(
-        None, help="swap only the faces still present in this (cleaned) face folder"
+    faces: Path | None = option(
+        None, flags=["--faces", "--input-aligned-dir"], aliases=["input_aligned_dir"],
+        help="face folder: swap only the faces still present in it (after cleaning it)"
     )
-    filter: list[Path] = option([], help="reference image(s): swap only faces of these people")
-    nfilter: list[Path] = option([], help="reference image(s): never swap faces of these people")
-    ref_threshold: float = option(0.6, help="identity distance for --filter/--nfilter (dlib: 0.6)")
     smooth: bool | None = option(
         None, help="temporal smoothing of landmarks along face tracks (default: on for video)"
     )
@@ -64,9 +62,6 @@ class ConvertConfig:
     preset: str = option("medium", help="H.264 encoder preset")
     overwrite: bool = option(False, help="replace an existing output")
     batch_size: int = option(8, help="faces per model batch")
-    coverage: float | None = option(
-        None, help="fraction of the aligned face the model sees (default: as the model was trained)"
-    )
     compile: bool | None = option(
         None, help="compile the model with torch.compile (~7 s once, then ~1.2× faster inference; "
         f"default: on for jobs of {COMPILE_MIN_FACES}+ faces when no conv layer is tuned)"
@@ -77,20 +72,16 @@ class ConvertConfig:
         help="fp32 convolutions on the CPU: time oneDNN, im2col GEMM and Winograd per layer and "
              "keep the fastest (tuned), or PyTorch's own kernels (native)",
     )
+    swap: SwapOptions = option(SwapOptions(), cli=False,
+                               help="how faces are swapped (the [swap] table)")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
-        if self.coverage is not None and not 0.0 < self.coverage <= 1.0:
-            raise ConfigError("--coverage must be in (0, 1]")
-        if not 0.0 <= self.mask_threshold <= 1.0:
-            raise ConfigError("--mask-threshold must be in [0, 1]")
-        if self.blur_size < 0:
-            raise ConfigError("--blur-size must be >= 0")
         if self.smooth_window < 3 or self.smooth_window % 2 == 0:
             raise ConfigError("--smooth-window must be an odd number ≥ 3")
-        if not 0.0 < self.ref_threshold < 2.0:
-            raise ConfigError("--ref-threshold must be in (0, 2)")
+        if self.preview_frame is not None and self.preview_frame < 0:
+            raise ConfigError("--preview-frame must be a frame index ≥ 0")
         self.ranges = parse_ranges(self.frame_ranges)
         if self.discard_frames and not self.ranges:
             raise ConfigError("--discard-frames needs --frame-ranges")

@@ -3,13 +3,14 @@
 Every output is labelled as synthetic media naming swapface: container tags for video, a
 comment for GIF, a JSON text chunk in every PNG. Files are written under a temporary name
 and renamed at the end, so an interrupted convert never leaves a complete-looking output.
+A frame folder given with ``--overwrite`` loses only the PNG frames swapface wrote there
+before (they carry its synthetic-media metadata) and only once the new frames are written.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,12 +19,17 @@ import numpy as np
 from swapface import __version__
 from swapface.convert.config import ConvertConfig
 from swapface.core.errors import ConfigError
-from swapface.core.images import write_image
-from swapface.media import FrameWriter, is_writer_path, kept_spans, open_writer, probe_video
+from swapface.core.images import read_metadata, write_image
+from swapface.media import FrameWriter, is_writer_path, open_writer
 from swapface.media.source import Frame, FrameSource
 
 SYNTHETIC_COMMENT = f"synthetic media: face swapped by swapface {__version__}"
 SYNTHETIC_TAGS = {"comment": SYNTHETIC_COMMENT, "synthetic_media": "true", "generator": "swapface"}
+
+
+def synthetic_label(**extra: Any) -> dict[str, Any]:
+    """The metadata every swapped still or frame file carries."""
+    return {"synthetic": True, "generator": "swapface", "version": __version__, **extra}
 
 
 class Output(Protocol):
@@ -42,20 +48,35 @@ def check_output(cfg: ConvertConfig) -> None:
     if out.is_dir():
         if is_writer_path(out):
             raise ConfigError(f"output {out} is a folder, not a {out.suffix} file")
-        for old in out.glob("*.png"):  # only our own kind of file, never the whole folder
-            old.unlink()
     elif not is_writer_path(out):
         raise ConfigError(f"output {out} is a file; a frame folder needs a folder path")
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        meta = read_metadata(path)
+    except OSError:
+        return False
+    return bool(meta and meta.get("synthetic") is True and meta.get("generator") == "swapface")
 
 
 class _FolderOutput:
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self.path, self.meta = path, meta
+        self.written: set[str] = set()
         path.mkdir(parents=True, exist_ok=True)
 
     def write(self, item: tuple[Frame, np.ndarray]) -> None:
         frame, image = item
-        write_image(self.path / f"{Path(frame.name).stem}.png", image, {**self.meta, "frame": frame.name})
+        name = f"{Path(frame.name).stem}.png"
+        write_image(self.path / name, image, {**self.meta, "frame": frame.name})
+        self.written.add(name)
+
+    def remove_stale(self) -> None:
+        """Frames of an earlier convert into this folder that this one did not write."""
+        for old in self.path.glob("*.png"):
+            if old.name not in self.written and _is_ours(old):
+                old.unlink()
 
 
 class _WriterOutput:
@@ -77,14 +98,12 @@ def open_output(cfg: ConvertConfig, source: FrameSource) -> Iterator[Output]:
     copied audio keeps only the spans of the kept frames, so the sound stays in sync.
     """
     if not is_writer_path(cfg.output):
-        yield _FolderOutput(cfg.output, {
-            "synthetic": True, "generator": "swapface", "version": __version__,
-            "source": cfg.input.name, "model": cfg.model_dir.name,
-        })
+        folder = _FolderOutput(cfg.output, synthetic_label(source=cfg.input.name,
+                                                           model=cfg.model_dir.name))
+        yield folder
+        folder.remove_stale()
         return
-    fps: Fraction | int = probe_video(cfg.input).fps if source.is_video else 30
-    spans = kept_spans(cfg.input, cfg.ranges) if cfg.discard_frames and source.is_video else None
-    with open_writer(cfg.output, fps, audio_from=cfg.input if source.is_video else None,
-                     audio_spans=spans or None, metadata=SYNTHETIC_TAGS,
-                     crf=cfg.crf, preset=cfg.preset) as writer:
+    spans = source.kept_spans(cfg.ranges) if cfg.discard_frames else None
+    with open_writer(cfg.output, source.fps or 30, audio_from=source.audio, audio_spans=spans or None,
+                     metadata=SYNTHETIC_TAGS, crf=cfg.crf, preset=cfg.preset) as writer:
         yield _WriterOutput(writer)

@@ -1,18 +1,21 @@
-"""``swapface convert`` as a Python API: swap faces in every frame and write the result.
+"""``swapface convert`` as a Python API: the video driver around the swap engine.
 
-Four stages overlap on threads (FFmpeg, OpenCV and PyTorch release the GIL): frames are
-decoded ahead of use, faces are cropped and batched across frames through the encoder and
-the target decoder, each frame's faces are colour-matched, masked and pasted back on a
-small pool, and the encoder writes finished frames in order behind them. Frames without
-faces, or outside ``--frame-ranges``, pass through byte for byte.
+decode → faces from the alignments store (smoothed along tracks) → :class:`FrameSwapper`
+→ writer. Five stages overlap on threads (FFmpeg, SQLite, OpenCV and PyTorch release the
+GIL): frames are decoded ahead of use and the store's records read and smoothed ahead in
+step with them, faces are cropped and batched across frames through the model, each frame
+is colour-matched, masked and pasted back on a small pool, and the encoder writes finished
+frames in order behind them. Frames without faces, or outside ``--frame-ranges``, pass
+through byte for byte.
 
-Landmarks are smoothed along face tracks before anything is cropped (centred fit, so no
-lag), which keeps the swapped face from shimmering on a still head.
+Landmarks are smoothed with :class:`~swapface.swap.Centred` (a centred fit, so no lag),
+which keeps the swapped face from shimmering on a still head. Records stream from the
+store: memory stays bounded by a few dozen frames whatever the length of the video.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import time
 from collections import deque
@@ -23,22 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from swapface.align.records import FaceRecord, FrameRecord
-from swapface.align.store import AlignmentsStore, default_store_path
-from swapface.align.tracks import smooth_frames
-from swapface.convert.blend import paste_face
-from swapface.convert.color import adjust_color
+from swapface.align.records import FrameRecord
+from swapface.align.store import AlignmentsStore
 from swapface.convert.config import COMPILE_MIN_FACES, ConvertConfig
-from swapface.convert.masks import refine_mask
 from swapface.convert.output import check_output, open_output
-from swapface.convert.selection import FaceSelector
-from swapface.convert.sharpen import SHARPEN_METHODS
-from swapface.convert.swapper import Swapper, crop, model_mask, model_matrix
+from swapface.convert.selection import FaceFolderFilter
 from swapface.core.concurrency import Sink, prefetch
 from swapface.core.errors import InputError
-from swapface.core.memory import retain_freed_memory
-from swapface.core.progress import progress
+from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.media.source import Frame, FrameSource, open_source
+from swapface.models.conv_tuning import TUNING_FILE
+from swapface.swap import Centred, FrameSwapper, Prepared, SmoothStats, TorchModel, load_model
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +82,11 @@ class ConvertSummary:
         return out
 
 
-@functools.cache
-def window_taper(size: int, blur: int) -> np.ndarray:
-    """1 inside the model's window, falling smoothly to 0 at its border.
-
-    The model only sees (and produces) the coverage window; a mask that reaches past it
-    (``extended`` at the forehead) would otherwise end in a hard straight seam there.
-    """
-    width = max(2, blur, size // 16)
-    return refine_mask(np.ones((size, size), np.float32), erosion=width, blur=width)
-
-
 # ------------------------------------------------------------------ inputs
-def _store_for(cfg: ConvertConfig, source: FrameSource) -> Path:
+def store_for(cfg: ConvertConfig, source: FrameSource, progress: Progress = SILENT,
+              cancel: CancelToken = NEVER) -> Path:
     """The alignments store; extracted now (defaults of ``swapface extract``) when missing."""
-    path = cfg.alignments if cfg.alignments is not None else default_store_path(
-        cfg.input if source.is_video else source.path, source.is_video)
+    path = cfg.alignments if cfg.alignments is not None else source.default_store()
     if path.is_file():
         return path
     from swapface.extract.config import ExtractConfig
@@ -107,13 +94,14 @@ def _store_for(cfg: ConvertConfig, source: FrameSource) -> Path:
 
     log.warning("no alignments store at %s: extracting faces first", path)
     run_extract(ExtractConfig(input=cfg.input, alignments=cfg.alignments,
-                              identity=bool(cfg.filter or cfg.nfilter)))
+                              identity=cfg.swap.uses_identity), progress, cancel)
     if not path.is_file():
         raise InputError(f"extraction did not write {path}; run swapface extract with --alignments")
     return path
 
 
-def _load_records(cfg: ConvertConfig, source: FrameSource, path: Path) -> dict[int, FrameRecord]:
+def _check_store(cfg: ConvertConfig, source: FrameSource, path: Path) -> int:
+    """Faces the run will swap at most; refuses a store made from another video."""
     with AlignmentsStore(path, readonly=True) as store:
         known = store.get_meta("source_frames")
         if known is not None and int(known) != source.count:
@@ -121,42 +109,53 @@ def _load_records(cfg: ConvertConfig, source: FrameSource, path: Path) -> dict[i
                 f"{path} was made from {known} frames but {cfg.input} has {source.count}; "
                 "pass the matching --alignments"
             )
-        return {r.index: r for r in store.frames(with_masks=True)}
+        return sum(1 for ref in store.face_refs() if cfg.in_ranges(ref.frame_index))
 
 
-def _selector(cfg: ConvertConfig) -> FaceSelector:
-    identity = None
-    if cfg.filter or cfg.nfilter:
-        from swapface.extract.config import ExtractConfig
-        from swapface.extract.run import identity_filter
+def _smoothed_records(path: Path, smoother: Centred | None) -> Iterator[FrameRecord]:
+    """The store's frames in order, smoothed; opened here, in the thread that reads it."""
+    with AlignmentsStore(path, readonly=True) as store:
+        for record in store.frames(with_masks=True):
+            yield from smoother.push(record) if smoother is not None else (record,)
+    if smoother is not None:
+        yield from smoother.flush()
 
-        identity = identity_filter(ExtractConfig(input=cfg.input, filter=cfg.filter,
-                                                 nfilter=cfg.nfilter, ref_threshold=cfg.ref_threshold))
-    return FaceSelector(cfg.input_aligned_dir, identity)
+
+def _identity_filter(cfg: ConvertConfig):  # -> IdentityFilter | None
+    if not cfg.swap.uses_identity:
+        return None
+    from swapface.faces import FaceFinder, IdentityFilter, shared_encoder
+
+    return IdentityFilter.from_references(cfg.swap.filter, cfg.swap.nfilter, FaceFinder.create(),
+                                          shared_encoder(), cfg.swap.ref_threshold)
 
 
 # ------------------------------------------------------------------ per frame
-@dataclass
-class _Item:
-    frame: Frame
-    faces: list[FaceRecord]
-    crops: list[np.ndarray] = field(default_factory=list)
-    outputs: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
-
-
 class _Converter:
-    def __init__(self, cfg: ConvertConfig, swapper: Swapper, records: dict[int, FrameRecord],
-                 selector: FaceSelector, summary: ConvertSummary) -> None:
-        self.cfg, self.swapper, self.records = cfg, swapper, records
-        self.selector, self.summary = selector, summary
-        self.sharpen = SHARPEN_METHODS.create(cfg.sharpen)
-        self.taper = window_taper(swapper.output_size, cfg.blur_size)
+    def __init__(self, cfg: ConvertConfig, swapper: FrameSwapper, records: Iterator[FrameRecord],
+                 folder: FaceFolderFilter | None, summary: ConvertSummary) -> None:
+        self.cfg, self.swapper, self.folder, self.summary = cfg, swapper, folder, summary
+        self._records = records
+        self._next: FrameRecord | None = None
 
-    def prepare(self, frame: Frame) -> _Item:
-        record = self.records.get(frame.index)
+    def _record(self, index: int) -> FrameRecord | None:
+        """The store's record of frame ``index`` (records and frames both come in order)."""
+        while self._next is None or self._next.index < index:
+            self._next = next(self._records, None)
+            if self._next is None:
+                return None
+        return self._next if self._next.index == index else None
+
+    def drain(self) -> None:
+        """Read the records left (so the smoothing figures cover the whole store)."""
+        for _ in self._records:
+            pass
+
+    def prepare(self, frame: Frame) -> Prepared:
+        record = self._record(frame.index)
         if record is None:
             self.summary.frames_not_in_store += 1
-            return _Item(frame, [])
+            return Prepared(frame.image, [])
         height, width = frame.image.shape[:2]
         if (record.width, record.height) != (width, height) and record.width > 0:
             raise InputError(
@@ -164,80 +163,54 @@ class _Converter:
                 f"{record.width}×{record.height}: the store was made from another video; "
                 "pass the matching --alignments"
             )
-        faces = list(record.faces)
-        if self.selector.active and faces:
-            faces = self.selector.select(frame.index, frame.image, faces)
-        item = _Item(frame, faces)
-        size = self.swapper.input_size
-        for face in faces:
-            item.crops.append(crop(frame.image, model_matrix(face, self.swapper.coverage, size), size))
-        return item
-
-    def infer(self, items: list[_Item]) -> None:
-        crops = [c for item in items for c in item.crops]
-        faces: list[np.ndarray] = []
-        masks: list[np.ndarray | None] = []
-        step = self.cfg.batch_size
-        for i in range(0, len(crops), step):
-            f, m = self.swapper(crops[i:i + step])
-            faces.extend(f)
-            masks.extend(m if m is not None else [None] * len(f))
-        k = 0
-        for item in items:
-            n = len(item.crops)
-            item.outputs = list(zip(faces[k:k + n], masks[k:k + n], strict=True))
-            item.crops = []
-            k += n
-
-    def blend(self, item: _Item) -> tuple[_Item, np.ndarray]:
-        cfg, image, size = self.cfg, item.frame.image, self.swapper.output_size
-        for face, (new_face, predicted) in zip(item.faces, item.outputs, strict=True):
-            m_out = model_matrix(face, self.swapper.coverage, size)
-            old_face = crop(image, m_out, size)
-            mask = model_mask(cfg.mask_type, face, self.swapper.coverage, size, predicted)
-            new_face = adjust_color(cfg.color, new_face, old_face, mask)
-            new_face = self.sharpen(new_face)
-            mask = refine_mask(mask, cfg.erosion, cfg.blur_size, cfg.mask_threshold) * self.taper
-            image = paste_face(image, new_face, mask, m_out)
-        return item, image
+        faces = record.faces
+        if self.folder is not None and faces:
+            faces = self.folder.keep(frame.index, faces)
+        return self.swapper.prepare(frame.image, faces)
 
 
-def _finished(value: tuple[_Item, np.ndarray | None]) -> Future[tuple[_Item, np.ndarray | None]]:
-    future: Future[tuple[_Item, np.ndarray | None]] = Future()
+def _finished(value: tuple[Frame, np.ndarray | None, int]) -> Future[tuple[Frame, np.ndarray | None, int]]:
+    future: Future[tuple[Frame, np.ndarray | None, int]] = Future()
     future.set_result(value)
     return future
 
 
-def _converted(conv: _Converter, frames: Iterator[Frame]) -> Iterator[tuple[_Item, np.ndarray | None]]:
-    """(item, output image) in input order, ``None`` for a discarded frame.
+Done = tuple[Frame, np.ndarray | None, int]  # frame, output image (None: discarded), faces swapped
+
+
+def _converted(conv: _Converter, frames: Iterator[Frame]) -> Iterator[Done]:
+    """(frame, output image, faces swapped) in input order.
 
     Model batches span frames; a run of faceless frames is handed on without waiting for
     a batch to fill, so memory stays bounded by ``_AHEAD`` frames.
     """
-    cfg = conv.cfg
-    pending: list[_Item] = []
+    cfg, swapper = conv.cfg, conv.swapper
+    pending: list[tuple[Frame, Prepared]] = []
     queued = 0
+
+    def blend(frame: Frame, item: Prepared) -> Done:
+        return frame, swapper.blend(item), len(item.faces)
+
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="blend") as pool:
-        ready: deque[Future[tuple[_Item, np.ndarray | None]]] = deque()
+        ready: deque[Future[Done]] = deque()
 
         def submit_pending() -> None:
-            conv.infer(pending)
-            for item in pending:
-                ready.append(pool.submit(conv.blend, item) if item.outputs
-                             else _finished((item, item.frame.image)))
+            swapper.infer([item for _, item in pending])
+            for frame, item in pending:
+                ready.append(pool.submit(blend, frame, item) if item.outputs
+                             else _finished((frame, frame.image, 0)))
             pending.clear()
 
         for frame in frames:
             if not cfg.in_ranges(frame.index):
-                item = _Item(frame, [])
                 if cfg.discard_frames:
                     submit_pending()  # keep the order of what was queued before it
-                    ready.append(_finished((item, None)))
+                    ready.append(_finished((frame, None, 0)))
                 else:
-                    pending.append(item)
+                    pending.append((frame, Prepared(frame.image, [])))
             else:
-                pending.append(conv.prepare(frame))
-                queued += len(pending[-1].crops)
+                pending.append((frame, conv.prepare(frame)))
+                queued += len(pending[-1][1].crops)
             if queued >= cfg.batch_size or len(pending) >= _AHEAD:
                 submit_pending()
                 queued = 0
@@ -248,44 +221,68 @@ def _converted(conv: _Converter, frames: Iterator[Frame]) -> Iterator[tuple[_Ite
             yield ready.popleft().result()
 
 
-def run_convert(cfg: ConvertConfig, show_progress: bool = True) -> ConvertSummary:
-    """Swap the faces of ``cfg.input`` with the model in ``cfg.model_dir``; write ``cfg.output``."""
-    retain_freed_memory()  # frames and model batches reuse freed memory (no page faults)
-    source = open_source(cfg.input)
-    check_output(cfg)
-    store_path = _store_for(cfg, source)
-    records = _load_records(cfg, source, store_path)
-    swapper = Swapper(cfg.model_dir, cfg.swap_model, cfg.cpu, cfg.coverage)
-    summary = ConvertSummary(str(cfg.input), str(cfg.output), device=swapper.device)
-    if cfg.smooth if cfg.smooth is not None else source.is_video:
-        stats = smooth_frames([records[i] for i in sorted(records)], window=cfg.smooth_window)
-        summary.smoothing = (f"{stats.faces} faces on {stats.tracks} tracks, mean shift "
-                             f"{stats.mean_shift:.2f} px (window {cfg.smooth_window})")
-    faces = sum(len(r.faces) for i, r in records.items() if cfg.in_ranges(i))
+def _speed_up(cfg: ConvertConfig, model: TorchModel, faces: int, summary: ConvertSummary) -> None:
+    """Tune the CPU convolutions (or compile) for this run's side and batch size."""
+    side = cfg.swap.side
     if cfg.cpu_conv == "tuned":
-        summary.tuned = sum(a != "native" for a in swapper.tune(cfg.batch_size).values())
+        chosen = model.tune(cfg.batch_size, side, cache_file=cfg.model_dir / TUNING_FILE)
+        summary.tuned = sum(a != "native" for a in chosen.values())
     # Compiling pays on long jobs with PyTorch's kernels; tuned layers are faster without it
     # (woman_a, 1008 frames: 37.6 s tuned eager, 54.0 s tuned + compile).
     if cfg.compile if cfg.compile is not None else (faces >= COMPILE_MIN_FACES and not summary.tuned):
-        summary.compiled = swapper.compile(cfg.batch_size)
-    conv = _Converter(cfg, swapper, records, _selector(cfg), summary)
+        summary.compiled = model.compile(cfg.batch_size, side)
+
+
+def _smoothing_line(stats: SmoothStats, window: int) -> str:
+    return (f"{stats.faces} faces on {stats.tracks} tracks, mean shift {stats.mean_shift:.2f} px "
+            f"(window {window})")
+
+
+def run_convert(cfg: ConvertConfig, progress: Progress = SILENT,
+                cancel: CancelToken = NEVER) -> ConvertSummary:
+    """Swap the faces of ``cfg.input`` with the model in ``cfg.model_dir``; write ``cfg.output``.
+
+    ``cancel`` stops between frames (:class:`~swapface.core.errors.Cancelled`); the output,
+    written under a temporary name, is then removed, never left half-written.
+    """
+    source = open_source(cfg.input)
+    if source.count is None:
+        raise InputError(f"{cfg.input} is a live stream: use `swapface live` for streams")
+    check_output(cfg)
+    store_path = store_for(cfg, source, progress, cancel)
+    faces = _check_store(cfg, source, store_path)
+    model = load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage)
+    summary = ConvertSummary(str(cfg.input), str(cfg.output), device=model.device)
+    _speed_up(cfg, model, faces, summary)
+    swapper = FrameSwapper(model, cfg.swap, identity=_identity_filter(cfg), batch_size=cfg.batch_size)
+    smoother = Centred(cfg.smooth_window) if (
+        cfg.smooth if cfg.smooth is not None else source.sequential) else None
+    folder = FaceFolderFilter(cfg.faces) if cfg.faces is not None else None
     start = time.perf_counter()
-    bar = progress(source.count, "convert", unit="frame", disable=not show_progress)
-    try:
+    with (contextlib.closing(prefetch(_smoothed_records(store_path, smoother), _AHEAD, "records"))
+          as records, contextlib.closing(prefetch(source.frames(), _AHEAD, "decode")) as frames,
+          progress.task("convert", source.count, "frame") as task):
+        conv = _Converter(cfg, swapper, records, folder, summary)
         with open_output(cfg, source) as output, Sink(output.write, depth=_AHEAD, name="encode") as sink:
-            frames = prefetch(source.frames(), _AHEAD, "decode")
-            for item, image in _converted(conv, frames):
+            for frame, image, swapped in _converted(conv, frames):
+                cancel.check()
                 summary.frames_in += 1
-                bar.update(1)
+                task.advance(1)
                 if image is None:
                     continue
-                sink.put((item.frame, image))
+                sink.put((frame, image))
                 summary.frames_out += 1
-                if item.outputs:
+                if swapped:
                     summary.frames_swapped += 1
-                    summary.faces_swapped += len(item.outputs)
-    finally:
-        bar.close()
+                    summary.faces_swapped += swapped
+        conv.drain()
     summary.seconds = time.perf_counter() - start
-    summary.problems += source.problems + conv.selector.lines()
+    if smoother is not None:
+        summary.smoothing = _smoothing_line(smoother.stats, cfg.smooth_window)
+    summary.problems += source.problems
+    if folder is not None:
+        summary.problems.append(f"skipped {folder.dropped} faces not in --faces")
+    if swapper.identity is not None:
+        summary.problems.append(f"skipped {swapper.rejected_by_identity} faces rejected by "
+                                "--filter/--nfilter")
     return summary

@@ -1,37 +1,128 @@
-"""A side-by-side still (source frame | swapped frame) for people to judge a convert at a glance."""
+"""Stills people judge a swap by: source | swapped side by side, and the one-frame preview.
+
+``swapface convert INPUT -m MODEL --preview-frame N -o still.png`` swaps frame N alone —
+seeking to it, taking its faces from the alignments store when there is one (smoothed with
+the frames around it, as a whole convert would) or finding them on the fly — so a user
+tuning mask and colour settings sees the result in seconds, not after a whole video.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from swapface import __version__
+from swapface.align.records import FaceRecord
+from swapface.align.store import AlignmentsStore
+from swapface.convert.config import ConvertConfig
+from swapface.convert.output import synthetic_label
+from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import write_image
-from swapface.media.source import open_source
+from swapface.media.source import FrameSource, open_source
+from swapface.swap import Centred, FrameSwapper, load_model
+
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def _frame(path: Path, index: int) -> np.ndarray | None:
-    for frame in open_source(path).frames():
-        if frame.index == index:
-            return frame.image
-    return None
+def side_by_side_image(left: np.ndarray, right: np.ndarray, height: int = 360) -> np.ndarray:
+    """Both images scaled to ``height`` with a white gap between them."""
+    tiles = [cv2.resize(img, (round(img.shape[1] * height / img.shape[0]), height),
+                        interpolation=cv2.INTER_AREA if img.shape[0] > height else cv2.INTER_CUBIC)
+             for img in (left, right)]
+    gap = np.full((height, 8, 3), 255, np.uint8)
+    return np.hstack([tiles[0], gap, tiles[1]])
+
+
+def write_still(out: Path, image: np.ndarray, content: str) -> Path:
+    """A still that is half swapped carries the synthetic-media label like every output."""
+    write_image(out, image, synthetic_label(content=content))
+    return out
 
 
 def side_by_side(source: Path, swapped: Path, out: Path, index: int, height: int = 360) -> Path:
-    """Write frame ``index`` of ``source`` and of ``swapped`` next to each other as a PNG.
-
-    Both are scaled to ``height``; the PNG carries the synthetic-media label like every
-    other output, since half of it is swapped.
-    """
-    left, right = _frame(source, index), _frame(swapped, index)
+    """Write frame ``index`` of ``source`` and of ``swapped`` next to each other as a PNG."""
+    left, right = open_source(source).read(index), open_source(swapped).read(index)
     if left is None or right is None:
         raise ValueError(f"frame {index} is missing from {source if left is None else swapped}")
-    tiles = [cv2.resize(img, (round(img.shape[1] * height / img.shape[0]), height),
-                        interpolation=cv2.INTER_AREA) for img in (left, right)]
-    gap = np.full((height, 8, 3), 255, np.uint8)
-    write_image(out, np.hstack([tiles[0], gap, tiles[1]]),
-                {"synthetic": True, "generator": "swapface", "version": __version__,
-                 "content": f"left: frame {index} of {source.name}; right: the same frame swapped"})
-    return out
+    return write_still(out, side_by_side_image(left.image, right.image, height),
+                       f"left: frame {index} of {source.name}; right: the same frame swapped")
+
+
+@dataclass
+class PreviewSummary:
+    input: str
+    output: str
+    frame: int
+    faces: int
+    faces_from: str  # "store" or "detected"
+    seconds: float
+
+    def lines(self) -> list[str]:
+        return [f"preview: frame {self.frame} of {self.input} → {self.output}",
+                f"faces:   {self.faces} swapped ({self.faces_from})",
+                f"time:    {self.seconds:.2f} s"]
+
+
+def _store_faces(cfg: ConvertConfig, source: FrameSource, path: Path, index: int,
+                 width: int, height: int) -> list[FaceRecord] | None:
+    """Frame ``index``'s faces from the store, smoothed with its neighbours; None if absent."""
+    with AlignmentsStore(path, readonly=True) as store:
+        smooth = cfg.smooth if cfg.smooth is not None else source.sequential
+        if not smooth:
+            record = store.frame(index, with_masks=True)
+            records = [] if record is None else [record]
+        else:
+            smoother = Centred(cfg.smooth_window)
+            reach = smoother.delay + cfg.smooth_window  # enough on each side for the same fit
+            records = []
+            for frame in store.frames(True, index - reach, index + reach + 1):
+                records += smoother.push(frame)
+            records += smoother.flush()
+    record = next((r for r in records if r.index == index), None)
+    if record is None:
+        return None
+    if record.width and (record.width, record.height) != (width, height):
+        raise InputError(f"{path} was made from another video (frame {index} is "
+                         f"{record.width}×{record.height}, the input {width}×{height})")
+    return record.faces
+
+
+def _found_faces(image: np.ndarray) -> list[FaceRecord]:
+    from swapface.faces import FaceFinder
+
+    return FaceFinder.create().records(image)  # extract's defaults: 256 px, default face span
+
+
+def run_preview(cfg: ConvertConfig) -> PreviewSummary:
+    """Swap frame ``cfg.preview_frame`` alone and write ``cfg.output`` as source | swapped."""
+    began = time.perf_counter()
+    index = cfg.preview_frame
+    assert index is not None
+    if cfg.output.suffix.lower() not in STILL_SUFFIXES:
+        raise ConfigError(f"--preview-frame writes a still: the output must end in "
+                          f"{', '.join(STILL_SUFFIXES)}, not {cfg.output.name!r}")
+    if cfg.output.exists() and not cfg.overwrite:
+        raise ConfigError(f"output exists: {cfg.output} (pass --overwrite to replace it)")
+    source = open_source(cfg.input)
+    frame = source.read(index)
+    if frame is None:
+        raise InputError(f"{cfg.input} has no frame {index}"
+                         + (f" (it has {source.count})" if source.count else ""))
+    h, w = frame.image.shape[:2]
+    store = cfg.alignments if cfg.alignments is not None else source.default_store()
+    faces = _store_faces(cfg, source, store, index, w, h) if store.is_file() else None
+    faces_from = "store"
+    if faces is None:
+        faces, faces_from = _found_faces(frame.image), "detected"
+    swapper = FrameSwapper(load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage), cfg.swap,
+                           batch_size=cfg.batch_size)
+    item = swapper.prepare(frame.image, faces)
+    swapper.infer([item])
+    swapped = swapper.blend(item) if item.outputs else frame.image
+    write_still(cfg.output, side_by_side_image(frame.image, swapped, max(h, 360)),
+                f"left: frame {index} of {cfg.input.name}; right: the same frame swapped")
+    return PreviewSummary(str(cfg.input), str(cfg.output), index, len(item.faces), faces_from,
+                          time.perf_counter() - began)

@@ -17,3 +17,9 @@ class ConfigError(SwapfaceError):
     """An option or config file value is invalid."""
 
     exit_code = 2
+
+
+class Cancelled(SwapfaceError):
+    """A long job was cancelled (Ctrl-C, SIGTERM, a cancel from another thread)."""
+
+    exit_code = 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,3 +68,8 @@ def is_writable_dir(path: Path) -> bool:
         and os.access(probe, os.W_OK | os.X_OK)
         and bool(probe.stat().st_mode & 0o222)
     )
+
+
+def natural_key(name: str) -> list[object]:
+    """'frame2' < 'frame10' — the order people number frames in."""
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]

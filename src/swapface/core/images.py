@@ -114,31 +114,45 @@ def write_image(path: str | Path, image: np.ndarray, meta: dict[str, Any] | None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The JSON metadata swapface embedded in a PNG/JPEG, or None. Never decodes pixels."""
+    """The JSON metadata swapface embedded in a PNG/JPEG, or None. Never decodes pixels.
+
+    A damaged or foreign chunk (truncated, not UTF-8, not JSON, not an object) counts as no
+    metadata; only an unreadable file raises (``OSError``).
+    """
     data = Path(path).read_bytes()
-    if data.startswith(_PNG_SIG):
-        pos = len(_PNG_SIG)
-        while pos + 8 <= len(data):
-            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-            body = data[pos + 8 : pos + 8 + length]
-            if kind == b"iTXt" and body.startswith(META_KEY.encode() + b"\x00"):
-                keyword_end = len(META_KEY) + 1
-                rest = body[keyword_end + 2 :]  # skip compression flag + method
-                rest = rest[rest.index(b"\x00") + 1 :]  # language tag
-                rest = rest[rest.index(b"\x00") + 1 :]  # translated keyword
-                return json.loads(rest.decode("utf-8"))
-            if kind == b"IEND":
-                break
-            pos += 12 + length
-        return None
-    if data.startswith(b"\xff\xd8"):
-        marker = b"\xff\xfe"
-        idx = data.find(marker, 2)
-        while idx != -1:
-            (length,) = struct.unpack(">H", data[idx + 2 : idx + 4])
-            body = data[idx + 4 : idx + 2 + length]
-            prefix = (META_KEY + ":").encode()
-            if body.startswith(prefix):
-                return json.loads(body[len(prefix) :].decode("utf-8"))
-            idx = data.find(marker, idx + 2 + length)
+    try:
+        found = _png_metadata(data) if data.startswith(_PNG_SIG) else (
+            _jpg_metadata(data) if data.startswith(b"\xff\xd8") else None)
+    except (struct.error, ValueError, UnicodeDecodeError, RecursionError):
+        return None  # json.JSONDecodeError is a ValueError
+    return found if isinstance(found, dict) else None
+
+
+def _png_metadata(data: bytes) -> Any:
+    pos = len(_PNG_SIG)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"iTXt" and body.startswith(META_KEY.encode() + b"\x00"):
+            keyword_end = len(META_KEY) + 1
+            rest = body[keyword_end + 2 :]  # skip compression flag + method
+            rest = rest[rest.index(b"\x00") + 1 :]  # language tag
+            rest = rest[rest.index(b"\x00") + 1 :]  # translated keyword
+            return json.loads(rest.decode("utf-8"))
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return None
+
+
+def _jpg_metadata(data: bytes) -> Any:
+    marker = b"\xff\xfe"
+    prefix = (META_KEY + ":").encode()
+    idx = data.find(marker, 2)
+    while idx != -1:
+        (length,) = struct.unpack(">H", data[idx + 2 : idx + 4])
+        body = data[idx + 4 : idx + 2 + length]
+        if body.startswith(prefix):
+            return json.loads(body[len(prefix) :].decode("utf-8"))
+        idx = data.find(marker, idx + 2 + max(length, 2))
     return None

@@ -1,20 +1,146 @@
-"""Progress bars with rate and ETA (tqdm), quiet when not attached to a terminal in tests."""
+"""Progress and cancellation as objects that drivers pass into long library calls.
+
+Library code never draws a bar, installs a signal handler or decides how often to print:
+it reports through a :class:`Progress` (``with progress.task("convert", total, "frame") as
+task: task.advance()``) and checks a :class:`CancelToken` between units of work. The
+driver decides what that looks like — a bar on a terminal, one line every few seconds in a
+log (both in :mod:`swapface.cli.progress`), events for a web job — and who may cancel:
+Ctrl-C, SIGTERM or another thread calling :meth:`CancelToken.cancel`.
+
+Every event carries the rate (units per second, smoothed) and the time left, computed
+here once for every renderer.
+"""
 
 from __future__ import annotations
 
-import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
-from tqdm import tqdm
+from swapface.core.errors import Cancelled
 
 
-def progress(total: int | None, desc: str, unit: str = "it", **kwargs: Any) -> tqdm:
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        dynamic_ncols=True,
-        smoothing=0.1,
-        file=sys.stderr,
-        **kwargs,
-    )
+class CancelToken:
+    """Thread-safe "please stop": set by a driver, checked by the library between steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` once :meth:`cancel` was called."""
+        if self._event.is_set():
+            raise Cancelled(self.reason or "cancelled")
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True as soon as the token is cancelled."""
+        return self._event.wait(seconds)
+
+
+NEVER = CancelToken()  # the default for callers that cannot cancel; nothing ever sets it
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    task: str  # "extract", "train", ...
+    state: str  # "start", "update" or "end"
+    done: int
+    total: int | None
+    unit: str
+    rate: float  # units per second (exponentially smoothed)
+    elapsed: float  # seconds since the task started
+    eta: float | None  # seconds left, when the total is known and the rate measured
+    info: dict[str, Any] = field(default_factory=dict)  # latest figures (losses, faces, ...)
+
+    @property
+    def fraction(self) -> float | None:
+        return None if not self.total else min(1.0, self.done / self.total)
+
+
+Listener = Callable[[ProgressEvent], None]
+
+
+class Progress:
+    """A sink for progress events; the default (no listener) drops them."""
+
+    def __init__(self, listener: Listener | None = None) -> None:
+        self._listener = listener
+
+    def emit(self, event: ProgressEvent) -> None:
+        if self._listener is not None:
+            self._listener(event)
+
+    def task(self, name: str, total: int | None, unit: str = "it", initial: int = 0) -> Task:
+        return Task(self, name, total, unit, initial)
+
+
+SILENT = Progress()
+
+_SMOOTHING = 0.3  # weight of the newest rate sample
+_SAMPLE = 0.5  # seconds: work often finishes in bursts (a model batch), so rates are sampled
+
+
+class Task:
+    """One long step. Use as a context manager; ``advance`` after each unit of work."""
+
+    def __init__(self, progress: Progress, name: str, total: int | None, unit: str,
+                 initial: int = 0) -> None:
+        self.progress, self.name, self.total, self.unit = progress, name, total, unit
+        self.done = self._initial = initial
+        self.info: dict[str, Any] = {}
+        self._start = self._last = time.perf_counter()
+        self._last_done = initial
+        self._rate = 0.0
+        self._closed = False
+        self._emit("start")
+
+    def _emit(self, state: str) -> None:
+        elapsed = time.perf_counter() - self._start
+        eta = None
+        if self.total is not None and self._rate > 0:
+            eta = max(0.0, (self.total - self.done) / self._rate)
+        self.progress.emit(ProgressEvent(self.name, state, self.done, self.total, self.unit,
+                                         self._rate, elapsed, eta, dict(self.info)))
+
+    def advance(self, n: int = 1, **info: Any) -> None:
+        self.done += n
+        self.info.update(info)
+        now = time.perf_counter()
+        if now - self._last >= _SAMPLE:
+            sample = (self.done - self._last_done) / (now - self._last)
+            self._rate = sample if self._rate == 0 else (
+                _SMOOTHING * sample + (1 - _SMOOTHING) * self._rate)
+            self._last, self._last_done = now, self.done
+        elif self._rate == 0 and now > self._start:
+            self._rate = (self.done - self._initial) / (now - self._start)
+        self._emit("update")
+
+    def set_total(self, total: int | None) -> None:
+        self.total = total
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            elapsed = time.perf_counter() - self._start
+            if elapsed > 0:  # the final rate is the true average, not the smoothed one
+                self._rate = (self.done - self._initial) / elapsed
+            self._emit("end")
+
+    def __enter__(self) -> Task:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -9,7 +9,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "METHODS": "swapface.curate.features",
+    "SORT_METHODS": "swapface.curate.features",
     "SortConfig": "swapface.curate.config",
     "SortSummary": "swapface.curate.sort",
     "UndoSummary": "swapface.curate.sort",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
-from swapface.curate.features import METHODS
+from swapface.curate.features import SORT_METHODS
 
 
 @dataclass
@@ -18,9 +18,9 @@ class SortConfig:
         flags=["-o", "--output"],
     )
     by: str | None = option(None, help="sort method (default: the --group-by method)",
-                            choices=list(METHODS))
+                            choices=SORT_METHODS.names())
     group_by: str | None = option(None, help="put faces into sub-folders by this method",
-                                  choices=list(METHODS))
+                                  choices=SORT_METHODS.names())
     bins: int = option(5, help="number of equal-count groups for --group-by")
     threshold: float = option(
         0.6, help="--group-by identity: dlib distance that separates two people"

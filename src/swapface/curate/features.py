@@ -15,7 +15,7 @@ Colour definitions (all on the aligned face, 8-bit BGR):
 
 from __future__ import annotations
 
-import sqlite3
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +26,15 @@ import numpy as np
 
 from swapface.align.landmarks import to_five_points
 from swapface.align.pose import head_pose
-from swapface.align.transform import DEFAULT_COVERAGE, mean_face_points, transform_points
+from swapface.align.store import AlignmentsStore
+from swapface.align.transform import mean_face_points
 from swapface.core.errors import InputError
-from swapface.core.images import read_image, read_metadata
-from swapface.extract.faces import blur_score
+from swapface.core.images import read_image
+from swapface.core.registry import NoOptions, Registry
+from swapface.faces.blur import blur_score
+from swapface.faces.meta import FaceFileMeta
+
+log = logging.getLogger(__name__)
 
 SORT_PREFIX_DIGITS = 5
 
@@ -40,16 +45,16 @@ class FaceItem:
 
     path: Path
     context: FeatureContext
-    _meta: dict[str, Any] | None = None
+    _meta: FaceFileMeta | None = None
     _image: np.ndarray | None = None
     _meta_read: bool = False
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> FaceFileMeta:
         if not self._meta_read:
-            self._meta = read_metadata(self.path)
+            self._meta = FaceFileMeta.read(self.path)
             self._meta_read = True
-        if not self._meta:
+        if self._meta is None:
             raise InputError(f"{self.path.name}: no swapface metadata (not written by extract)")
         return self._meta
 
@@ -61,20 +66,20 @@ class FaceItem:
 
     @property
     def size(self) -> int:
-        return int(self.meta.get("size") or self.image.shape[0])
+        return self.meta.size
 
     @property
     def matrix(self) -> np.ndarray:
-        return np.asarray(self.meta["warp_matrix"], dtype=np.float64).reshape(2, 3)
+        return self.meta.matrix
 
     @property
     def frame_landmarks(self) -> np.ndarray:
-        return np.asarray(self.meta["landmarks"], dtype=np.float64).reshape(-1, 2)
+        return self.meta.landmarks
 
     @property
     def aligned_landmarks(self) -> np.ndarray:
-        """Metadata landmarks mapped by ``warp_matrix`` into the aligned face (pixels)."""
-        return transform_points(self.frame_landmarks, self.matrix)
+        """Metadata landmarks mapped by the face's matrix into the aligned face (pixels)."""
+        return self.meta.aligned_landmarks()
 
 
 @dataclass
@@ -82,35 +87,35 @@ class FeatureContext:
     """Shared, lazily built helpers (identity encoder, open alignments stores)."""
 
     encoder: Any = None
-    stores: dict[str, sqlite3.Connection | None] = field(default_factory=dict)
+    stores: dict[str, AlignmentsStore | None] = field(default_factory=dict)
     from_store: int = 0
     computed: int = 0
 
     def identity_encoder(self) -> Any:
         if self.encoder is None:
-            from swapface.extract.identity import IdentityEncoder
+            from swapface.faces.identity import IdentityEncoder
 
             self.encoder = IdentityEncoder()
         return self.encoder
 
-    def store(self, path: str | None) -> sqlite3.Connection | None:
+    def store(self, path: str | None) -> AlignmentsStore | None:
+        """The alignments store a face names, opened read-only once; None when unusable."""
         if not path:
             return None
         if path not in self.stores:
-            conn = None
+            store = None
             if Path(path).is_file():
                 try:
-                    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-                    conn.execute("SELECT identity, file FROM faces LIMIT 1").fetchall()
-                except sqlite3.Error:
-                    conn = None
-            self.stores[path] = conn
+                    store = AlignmentsStore(path, readonly=True)
+                except InputError as exc:
+                    log.warning("not reading identities from %s: %s", path, exc)
+            self.stores[path] = store
         return self.stores[path]
 
     def close(self) -> None:
-        for conn in self.stores.values():
-            if conn is not None:
-                conn.close()
+        for store in self.stores.values():
+            if store is not None:
+                store.close()
         self.stores.clear()
 
 
@@ -345,9 +350,8 @@ def feat_blur_fft(item: FaceItem) -> np.ndarray:
 def feat_distance(item: FaceItem) -> np.ndarray:
     """Mean distance (fraction of the face size) of the aligned 5 points from the mean face."""
     size = item.size
-    coverage = float(item.meta.get("coverage") or DEFAULT_COVERAGE)
     five = to_five_points(item.aligned_landmarks)
-    ref = mean_face_points(size, coverage)
+    ref = mean_face_points(size, item.meta.face_span)
     return np.array([float(np.linalg.norm(five - ref, axis=1).mean() / size)])
 
 
@@ -376,8 +380,8 @@ def _color_stats(item: FaceItem) -> np.ndarray:
 
 def feat_size(item: FaceItem) -> np.ndarray:
     """Face size in the source frame (px): sqrt of the box area, else size / warp scale."""
-    box = item.meta.get("box")
-    if box and len(box) == 4:
+    box = item.meta.box
+    if box is not None:
         w, h = box[2] - box[0], box[3] - box[1]
         if w > 0 and h > 0:
             return np.array([float(np.sqrt(w * h))])
@@ -391,30 +395,16 @@ def feat_landmarks(item: FaceItem) -> np.ndarray:
 
 def _store_identity(item: FaceItem) -> np.ndarray | None:
     meta = item.meta
-    conn = item.context.store(meta.get("alignments"))
-    if conn is None:
+    store = item.context.store(meta.alignments)
+    if store is None:
         return None
     names = [item.path.name]
     stripped = strip_sort_prefix(item.path.name)
     if stripped != item.path.name:
         names.append(stripped)
-    row = None
-    for name in names:
-        row = conn.execute(
-            "SELECT identity FROM faces WHERE (file=? OR file=?) AND identity IS NOT NULL",
-            (name, f"blurry/{name}"),
-        ).fetchone()
-        if row is not None and row[0] is not None:
-            break
-    if (row is None or row[0] is None) and "frame" in meta and "face_index" in meta:
-        row = conn.execute(
-            "SELECT f.identity FROM faces f JOIN frames fr ON fr.id=f.frame_id"
-            " WHERE fr.name=? AND f.face_index=?",
-            (meta["frame"], meta["face_index"]),
-        ).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return np.frombuffer(row[0], dtype=np.float32).astype(np.float64).copy()
+    files = [f for name in names for f in (name, f"blurry/{name}")]
+    found = store.identity_of(files, meta.frame or None, meta.face_index)
+    return None if found is None else found.astype(np.float64)
 
 
 def feat_identity(item: FaceItem) -> np.ndarray:
@@ -446,7 +436,9 @@ class Method:
     compute: Callable[[FaceItem], np.ndarray]
     order: Callable[[np.ndarray], np.ndarray]
     column: int | None = 0  # scalar used for --bins (None: no scalar; bins by sort order)
-    help: str = ""
+
+
+SORT_METHODS: Registry[Method] = Registry("sort method")
 
 
 def _col(index: int, descending: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -457,29 +449,40 @@ def _col(index: int, descending: bool) -> Callable[[np.ndarray], np.ndarray]:
     return order
 
 
-METHODS: dict[str, Method] = {
-    "blur": Method("blur", feat_blur, order_descending, help="Laplacian variance, sharpest first"),
-    "blur-fft": Method("blur-fft", feat_blur_fft, order_descending,
-                       help="high-frequency FFT energy, sharpest first"),
-    "distance": Method("distance", feat_distance, order_ascending,
-                       help="aligned landmarks vs the mean face, misalignments last"),
-    "yaw": Method("pose", feat_pose, _col(0, False), 0, "head yaw (solvePnP), left to right"),
-    "pitch": Method("pose", feat_pose, _col(1, False), 1, "head pitch, up to down"),
-    "roll": Method("pose", feat_pose, _col(2, False), 2, "head roll, counter-clockwise first"),
-    "hist": Method("hist", feat_hist, order_chain(bhattacharyya_rooted, root_hist), None,
-                   "grayscale histograms, similar faces adjacent"),
-    "hist-dissim": Method("hist", feat_hist, order_dissim(bhattacharyya_rooted, root_hist), None,
-                          "grayscale histograms, most dissimilar first"),
-    "color-black": Method("color", _color_stats, _col(0, True), 0, "fraction of black pixels"),
-    "color-gray": Method("color", _color_stats, _col(1, True), 1, "fraction of gray pixels"),
-    "color-luma": Method("color", _color_stats, _col(2, True), 2, "mean luma, brightest first"),
-    "color-green": Method("color", _color_stats, _col(3, True), 3, "mean green chroma (Cg)"),
-    "color-orange": Method("color", _color_stats, _col(4, True), 4, "mean orange chroma (Co)"),
-    "size": Method("size", feat_size, order_descending, help="face size in the frame, largest first"),
-    "landmarks": Method("landmarks", feat_landmarks, order_chain(l1), None,
-                        "aligned landmarks, similar layouts adjacent"),
-    "landmarks-dissim": Method("landmarks", feat_landmarks, order_dissim(l1), None,
-                               "aligned landmarks, most unusual first"),
-    "identity": Method("identity", feat_identity, order_identity, None,
-                       "dlib descriptors, hierarchical clustering order"),
-}
+def _method(name: str, description: str, feature: str, compute: Callable[[FaceItem], np.ndarray],
+            order: Callable[[np.ndarray], np.ndarray], column: int | None = 0) -> None:
+    method = Method(feature, compute, order, column)
+
+    @SORT_METHODS.register(name, description=description)
+    def factory(options: NoOptions) -> Method:
+        return method
+
+
+_method("blur", "Laplacian variance, sharpest first", "blur", feat_blur, order_descending)
+_method("blur-fft", "high-frequency FFT energy, sharpest first", "blur-fft", feat_blur_fft,
+        order_descending)
+_method("distance", "aligned landmarks vs the mean face, misalignments last", "distance",
+        feat_distance, order_ascending)
+_method("yaw", "head yaw (solvePnP), left to right", "pose", feat_pose, _col(0, False), 0)
+_method("pitch", "head pitch, up to down", "pose", feat_pose, _col(1, False), 1)
+_method("roll", "head roll, counter-clockwise first", "pose", feat_pose, _col(2, False), 2)
+_method("hist", "grayscale histograms, similar faces adjacent", "hist", feat_hist,
+        order_chain(bhattacharyya_rooted, root_hist), None)
+_method("hist-dissim", "grayscale histograms, most dissimilar first", "hist", feat_hist,
+        order_dissim(bhattacharyya_rooted, root_hist), None)
+_method("color-black", "fraction of black pixels", "color", _color_stats, _col(0, True), 0)
+_method("color-gray", "fraction of gray pixels", "color", _color_stats, _col(1, True), 1)
+_method("color-luma", "mean luma, brightest first", "color", _color_stats, _col(2, True), 2)
+_method("color-green", "mean green chroma (Cg)", "color", _color_stats, _col(3, True), 3)
+_method("color-orange", "mean orange chroma (Co)", "color", _color_stats, _col(4, True), 4)
+_method("size", "face size in the frame, largest first", "size", feat_size, order_descending)
+_method("landmarks", "aligned landmarks, similar layouts adjacent", "landmarks", feat_landmarks,
+        order_chain(l1), None)
+_method("landmarks-dissim", "aligned landmarks, most unusual first", "landmarks", feat_landmarks,
+        order_dissim(l1), None)
+_method("identity", "dlib descriptors, hierarchical clustering order", "identity", feat_identity,
+        order_identity, None)
+
+
+def sort_method(name: str) -> Method:
+    return SORT_METHODS.create(name)

@@ -26,13 +26,13 @@ import numpy as np
 from swapface.core.errors import InputError
 from swapface.core.fileio import atomic_path, atomic_write_bytes
 from swapface.core.images import ImageReadError, is_image_path
-from swapface.core.progress import progress
+from swapface.core.progress import SILENT, Progress
 from swapface.curate.config import SortConfig
 from swapface.curate.features import (
-    METHODS,
     FaceItem,
     FeatureContext,
     identity_clusters,
+    sort_method,
     strip_sort_prefix,
 )
 
@@ -124,14 +124,14 @@ class FeatureCache:
 
 
 def compute_features(paths: list[Path], method: str, cache: FeatureCache,
-                     context: FeatureContext, show_progress: bool = False
+                     context: FeatureContext, progress: Progress = SILENT
                      ) -> tuple[np.ndarray, list[Path], int]:
     """(n × d feature matrix, faces that scored, how many came from the cache)."""
-    spec = METHODS[method]
+    spec = sort_method(method)
     rows: list[np.ndarray] = []
     kept: list[Path] = []
     cached = 0
-    bar = progress(len(paths), f"sort {method}", unit="face", disable=not show_progress)
+    bar = progress.task(f"sort {method}", len(paths), "face")
     try:
         for path in paths:
             value = cache.get(spec.feature, path)
@@ -140,14 +140,14 @@ def compute_features(paths: list[Path], method: str, cache: FeatureCache,
                     value = np.asarray(spec.compute(FaceItem(path, context)), dtype=np.float64)
                 except (ImageReadError, InputError, KeyError, ValueError, cv2.error) as exc:
                     log.warning("skipping %s: %s", path.name, exc)
-                    bar.update(1)
+                    bar.advance()
                     continue
                 cache.put(spec.feature, path, value)
             else:
                 cached += 1
             rows.append(np.asarray(value, dtype=np.float64).reshape(-1))
             kept.append(path)
-            bar.update(1)
+            bar.advance()
     finally:
         bar.close()
     if not rows:
@@ -171,7 +171,7 @@ def group_faces(values: np.ndarray, method: str, bins: int, threshold: float
         count = int(labels.max()) + 1 if n else 0
         sizes = np.bincount(labels, minlength=count)
         return labels, [f"{g:03d}_identity_{int(sizes[g])}" for g in range(count)]
-    spec = METHODS[method]
+    spec = sort_method(method)
     order = spec.order(values)
     labels = np.zeros(n, dtype=np.int64)
     names = []
@@ -345,7 +345,7 @@ def _mask_of(path: Path) -> Path | None:
     return mask if mask.is_file() else None
 
 
-def sort_faces(cfg: SortConfig, show_progress: bool = False) -> SortSummary:
+def sort_faces(cfg: SortConfig, progress: Progress = SILENT) -> SortSummary:
     """Order (and optionally group) ``cfg.input``; renames in place or writes to ``cfg.output``."""
     start = time.perf_counter()
     folder = Path(cfg.input)  # type: ignore[arg-type]
@@ -358,12 +358,12 @@ def sort_faces(cfg: SortConfig, show_progress: bool = False) -> SortSummary:
     context = FeatureContext()
     summary = SortSummary(cfg.method)
     try:
-        values, kept, cached = compute_features(paths, cfg.method, cache, context, show_progress)
+        values, kept, cached = compute_features(paths, cfg.method, cache, context, progress)
         summary.cached += cached
         summary.computed += len(kept) - cached
         if cfg.group_by is not None and cfg.group_by != cfg.method:
             gvalues, gkept, gcached = compute_features(kept, cfg.group_by, cache, context,
-                                                       show_progress)
+                                                       progress)
             summary.cached += gcached
             summary.computed += len(gkept) - gcached
             keep = {p: i for i, p in enumerate(kept)}
@@ -380,7 +380,7 @@ def sort_faces(cfg: SortConfig, show_progress: bool = False) -> SortSummary:
     if not kept:
         raise InputError(f"no face in {folder} could be scored by {cfg.method}")
 
-    order = METHODS[cfg.method].order(values)
+    order = sort_method(cfg.method).order(values)
     labels: np.ndarray | None = None
     group_names: list[str] = []
     if cfg.group_by is not None:

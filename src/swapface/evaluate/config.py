@@ -8,10 +8,13 @@ from pathlib import Path
 from swapface.convert.config import parse_ranges
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
+from swapface.faces.finder import FinderOptions
 
 
-@dataclass
-class EvaluateConfig:
+@dataclass(kw_only=True)
+class EvaluateConfig(FinderOptions):
+    """Faces are found on both videos as :class:`FinderOptions` say (extract's options)."""
+
     source: Path = option(help="the original video (or frame folder) of identity A")
     swapped: Path = option(help="the converted video (or frame folder) to judge")
     reference_b: Path = option(
@@ -32,8 +35,6 @@ class EvaluateConfig:
         [], help="source frames the swapped video holds, as given to convert --frame-ranges with "
         "--discard-frames (e.g. 800-1007); default: the swapped video has every source frame"
     )
-    detector: str = option("hog", help="face detector for both videos (as in extract)")
-    upsample: int = option(1, help="detector upsampling (as in extract)")
     track: bool = option(True, help="track faces between full detections (as in extract on the CPU)")
     identity_every: int = option(
         1, help="identity descriptors on every N-th compared frame (the dlib ResNet costs ~90 ms "
@@ -46,9 +47,8 @@ class EvaluateConfig:
         "(default: as recorded in the model folder)"
     )
     sheet_frames: int = option(8, help="frame pairs on the contact sheet")
-    cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
-
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.identity_every < 1:
             raise ConfigError("--identity-every must be at least 1")
         if self.max_references < 1:
@@ -57,8 +57,6 @@ class EvaluateConfig:
             raise ConfigError("--max-faces must be at least 1")
         if self.coverage is not None and not 0.0 < self.coverage <= 1.0:
             raise ConfigError("--coverage must be in (0, 1]")
-        if not 0 <= self.upsample <= 4:
-            raise ConfigError("--upsample must be between 0 and 4")
         if self.sheet_frames < 1:
             raise ConfigError("--sheet-frames must be at least 1")
         if self.model_dir is not None and self.faces_a is None and self.faces_b is None:

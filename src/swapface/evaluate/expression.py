@@ -15,7 +15,7 @@ import numpy as np
 
 from swapface.align.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE, inter_ocular_distance
 from swapface.align.transform import alignment_matrix, transform_points
-from swapface.extract.finder import FoundFace
+from swapface.faces.finder import FoundFace
 
 _INNER_LIPS = ((61, 67), (62, 66), (63, 65))  # upper ↔ lower inner lip
 _LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))  # upper ↔ lower eyelid, both eyes

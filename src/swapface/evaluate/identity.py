@@ -8,49 +8,22 @@ below a Euclidean distance of 0.6.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from swapface.align.transform import transform_points
 from swapface.core.errors import InputError
-from swapface.core.images import read_metadata
-from swapface.extract.finder import FaceFinder, FoundFace
-from swapface.extract.identity import SAME_PERSON, IdentityEncoder
+from swapface.faces.finder import FaceFinder, FoundFace
+from swapface.faces.identity import SAME_PERSON, IdentityEncoder, describe_largest
+from swapface.faces.meta import FaceFileMeta
 from swapface.media.source import open_source
 
 
-@functools.cache
-def shared_encoder() -> IdentityEncoder:
-    """One dlib ResNet per process: loading it costs more than describing a few faces."""
-    return IdentityEncoder()
-
-
-def largest(faces: list[FoundFace]) -> FoundFace | None:
-    return max(faces, key=lambda f: f.detection.width * f.detection.height, default=None)
-
-
-def describe_largest(image: np.ndarray, finder: FaceFinder, encoder: IdentityEncoder) -> np.ndarray | None:
-    """Descriptor of the largest face in a photo, or None when there is no face."""
-    finder.reset()  # unrelated images: never track from one to the next
-    face = largest(finder.find(image))
-    return None if face is None else encoder.encode(image, face.landmarks)
-
-
-def _metadata_landmarks(path: Path, image: np.ndarray) -> np.ndarray | None:
+def _metadata_landmarks(path: Path | None, image: np.ndarray) -> np.ndarray | None:
     """An extracted face's landmarks in its own pixels, from the metadata extract embeds."""
-    try:
-        meta = read_metadata(path)
-    except (OSError, ValueError):
-        return None
-    if not meta or "landmarks" not in meta or "warp_matrix" not in meta:
-        return None
-    lm = transform_points(np.asarray(meta["landmarks"], np.float64).reshape(68, 2),
-                          np.asarray(meta["warp_matrix"], np.float64).reshape(2, 3))
-    size = float(meta.get("size") or image.shape[0])
-    return lm * (image.shape[0] / size)
+    meta = None if path is None else FaceFileMeta.read(path)
+    return None if meta is None else meta.aligned_landmarks(image.shape[0])
 
 
 @dataclass
@@ -82,7 +55,7 @@ class IdentityReference:
         skip = {i for i in range(source.count) if i not in picks}
         out = []
         for frame in source.frames(skip=skip):
-            lm = None if source.is_video else _metadata_landmarks(source.files[frame.index], frame.image)
+            lm = _metadata_landmarks(frame.path, frame.image)
             if lm is not None:
                 out.append(encoder.encode(frame.image, lm))
                 continue

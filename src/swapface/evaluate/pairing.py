@@ -9,16 +9,14 @@ noise, while store landmarks (possibly smoothed or hand-edited) would bias the c
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from swapface.evaluate.config import EvaluateConfig
-from swapface.extract.finder import FaceFinder, FoundFace
+from swapface.faces.finder import FaceFinder, FinderOptions, FoundFace
 from swapface.media.source import Frame, FrameSource
 
 MIN_IOU = 0.3  # boxes of the same face on both sides overlap far more than this
@@ -35,27 +33,11 @@ class FacePair:
     swapped: FoundFace
 
 
-@functools.lru_cache(maxsize=2)
-def _models(detector: str, upsample: int, device: str) -> tuple[Any, Any]:
-    """(detector, aligner) built exactly as ``swapface extract`` builds them; loaded once per
-    process (the dlib models take ~1 s to load, longer than scoring a short clip)."""
-    from swapface.extract.config import ExtractConfig
-    from swapface.extract.processor import FrameProcessor, ProcessorSetup
-
-    ext = ExtractConfig(input=Path("."), detector=detector, upsample=upsample)
-    finder = FrameProcessor(ProcessorSetup(ext, Path("."), "", "", track=False, device=device)).finder
-    return finder.detector, finder.aligner
-
-
-def make_finder(cfg: EvaluateConfig) -> FaceFinder:
-    """A fresh finder (own tracking state) on the shared detector and aligner."""
-    device = "cpu"
-    if cfg.detector == "mtcnn" and not cfg.cpu:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    detector, aligner = _models(cfg.detector, cfg.upsample, device)
-    return FaceFinder(detector, aligner, track=cfg.track)
+def make_finders(cfg: EvaluateConfig) -> tuple[FaceFinder, FaceFinder]:
+    """Two finders (one per side, each with its own tracking) on one set of loaded models."""
+    names = [f.name for f in dataclasses.fields(FinderOptions)]
+    first = FaceFinder.create(FinderOptions(**{n: getattr(cfg, n) for n in names}))
+    return first, first.spawn()
 
 
 def _box(face: FoundFace) -> tuple[float, float, float, float]:

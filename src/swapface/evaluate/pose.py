@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from swapface.align.pose import angle_difference, head_pose
-from swapface.extract.finder import FoundFace
+from swapface.faces.finder import FoundFace
 
 
 @dataclass

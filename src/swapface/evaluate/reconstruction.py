@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from swapface.core.errors import InputError
-from swapface.core.progress import progress
+from swapface.core.progress import SILENT, Progress
 
 BATCH = 16
 
@@ -36,7 +36,7 @@ class ReconstructionFigures:
 
 
 def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int = 200,
-                device: str = "cpu", show_progress: bool = False) -> SideScores:
+                device: str = "cpu", progress: Progress = SILENT) -> SideScores:
     """SSIM and L1 of ``model``'s ``side`` decoder redrawing up to ``limit`` faces of ``folder``.
 
     ``side`` need not be the folder's identity: B faces through A's decoder score how much
@@ -54,12 +54,12 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
             for n in {model.input_size, model.output_size}}
     ssim_sum = l1_sum = 0.0
     count = 0
-    bar = progress(len(picks), f"reconstruct {side.upper()}", unit="face", disable=not show_progress)
+    bar = progress.task(f"reconstruct {side.upper()}", len(picks), "face")
     try:
         for start in range(0, len(picks), BATCH):
             data = [faces.load(int(i)) for i in picks[start:start + BATCH]]
             data = [d for d in data if d is not None]
-            bar.update(len(picks[start:start + BATCH]))
+            bar.advance(len(picks[start:start + BATCH]))
             if not data:
                 continue
             rgb = torch.from_numpy(np.stack(data)[..., 2::-1].copy()).permute(0, 3, 1, 2)
@@ -82,15 +82,13 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
 
 def reconstruction(model_dir: Path, faces_a: Path | None, faces_b: Path | None,
                    coverage: float | None, limit: int, cpu: bool,
-                   show_progress: bool = False) -> ReconstructionFigures:
+                   progress: Progress = SILENT) -> ReconstructionFigures:
     """SSIM and L1 of A→A and B→B; ``coverage`` None = as recorded in the model folder."""
-    from swapface.train.inference import load_for_inference
+    from swapface.swap.model import load_model
 
-    loaded = load_for_inference(model_dir, cpu)
-    model, device = loaded.model, loaded.device
-    if coverage is None:
-        coverage = loaded.coverage
+    loaded = load_model(model_dir, cpu, coverage)
+    model, device, coverage = loaded.module, loaded.device, loaded.coverage
     scores = {side: None if folder is None else
-              score_faces(model, folder, side, coverage, limit, device, show_progress)
+              score_faces(model, folder, side, coverage, limit, device, progress)
               for side, folder in (("a", faces_a), ("b", faces_b))}
     return ReconstructionFigures(model_dir.name, int(model.output_size), scores["a"], scores["b"])

@@ -28,27 +28,26 @@ import numpy as np
 
 from swapface.core.errors import InputError
 from swapface.core.fileio import is_writable_dir
-from swapface.core.progress import progress
+from swapface.core.progress import SILENT, Progress
 from swapface.evaluate.config import EvaluateConfig
 from swapface.evaluate.expression import ExpressionFigures, ExpressionMetric
 from swapface.evaluate.identity import (
     IdentityFigures,
     IdentityMetric,
     IdentityReference,
-    shared_encoder,
 )
 from swapface.evaluate.pairing import (
     FacePair,
     compared_frames,
     expected_source_frames,
-    make_finder,
+    make_finders,
     pair_faces,
 )
 from swapface.evaluate.pose import PoseFigures, PoseMetric
 from swapface.evaluate.reconstruction import ReconstructionFigures, reconstruction
 from swapface.evaluate.report import ContactSheet, PerFrame, report_paths, write_report
 from swapface.evaluate.temporal import TemporalFigures, TemporalMetric
-from swapface.extract.identity import SAME_PERSON
+from swapface.faces.identity import SAME_PERSON, shared_encoder
 from swapface.media.source import open_source
 
 NAN = float("nan")
@@ -148,7 +147,7 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else NAN
 
 
-def run_evaluate(cfg: EvaluateConfig, show_progress: bool = True) -> EvaluateResult:
+def run_evaluate(cfg: EvaluateConfig, progress: Progress = SILENT) -> EvaluateResult:
     began = time.perf_counter()
     for path, what in ((cfg.source, "source"), (cfg.swapped, "swapped video"),
                        (cfg.reference_b, "B reference")):
@@ -173,7 +172,7 @@ def run_evaluate(cfg: EvaluateConfig, show_progress: bool = True) -> EvaluateRes
             + f"; compared the first {min(counts.source, counts.swapped)} of each in order "
             "(pass --frame-ranges when convert ran with --frame-ranges --discard-frames)")
 
-    finders = make_finder(cfg), make_finder(cfg)
+    finders = make_finders(cfg)
     encoder = shared_encoder()
     reference = IdentityReference.load(cfg.reference_b, finders[0], encoder, cfg.max_references)
     identity, pose, expression = IdentityMetric(encoder, reference), PoseMetric(), ExpressionMetric()
@@ -182,7 +181,7 @@ def run_evaluate(cfg: EvaluateConfig, show_progress: bool = True) -> EvaluateRes
     total = min(counts.source, counts.swapped)
     sheet = ContactSheet.spaced(total, cfg.sheet_frames)
     last = None
-    bar = progress(total, "evaluate", unit="frame", disable=not show_progress)
+    bar = progress.task("evaluate", total, "frame")
     try:
         for position, (sf, wf) in enumerate(compared_frames(cfg, source, swapped)):
             if last is None or sf.index != last + 1:
@@ -224,7 +223,7 @@ def run_evaluate(cfg: EvaluateConfig, show_progress: bool = True) -> EvaluateRes
             per.jitter_source.append(NAN if js is None else js)
             per.jitter_swapped.append(NAN if jw is None else jw)
             sheet.offer(position, sf.index, sf.image, swapped_image)
-            bar.update(1)
+            bar.advance()
     finally:
         bar.close()
     if counts.compared and not counts.faces_paired:
@@ -235,7 +234,7 @@ def run_evaluate(cfg: EvaluateConfig, show_progress: bool = True) -> EvaluateRes
     rec = None
     if cfg.model_dir is not None:
         rec = reconstruction(cfg.model_dir, cfg.faces_a, cfg.faces_b, cfg.coverage, cfg.max_faces,
-                             cfg.cpu, show_progress)
+                             cfg.cpu, progress)
     result = EvaluateResult(str(cfg.source), str(cfg.swapped), str(cfg.reference_b), counts,
                             identity.figures(), pose.figures(), expression.figures(),
                             temporal.figures(), rec, problems=problems, per_frame=per)

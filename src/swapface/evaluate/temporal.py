@@ -25,7 +25,7 @@ import numpy as np
 from swapface.align.landmarks import inter_ocular_distance
 from swapface.align.transform import alignment_matrix, transform_points
 from swapface.evaluate.pairing import FacePair, match_score
-from swapface.extract.finder import FoundFace
+from swapface.faces.finder import FoundFace
 
 MASK_GROW = 0.15  # the hull grows by about this fraction of its width on each side (seams count)
 

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-
 from swapface.align.records import FrameRecord
 from swapface.core.images import write_image
-from swapface.extract.aligners import ALIGNERS
+from swapface.core.runtime import configure_worker
 from swapface.extract.config import ExtractConfig
-from swapface.extract.detectors import DETECTORS, Detection
-from swapface.extract.faces import (
-    build_face,
-    draw_aligned_debug,
-    draw_debug,
-    face_metadata,
+from swapface.extract.faces import draw_aligned_debug, draw_debug
+from swapface.faces import (
+    Detection,
+    FaceFileMeta,
+    FaceFinder,
+    IdentityEncoder,
+    IdentityFilter,
+    align_face,
     write_face_files,
 )
-from swapface.extract.finder import FaceFinder
-from swapface.extract.identity import IdentityEncoder, IdentityFilter
 from swapface.media.source import Frame
 
 
@@ -36,7 +31,6 @@ class ProcessorSetup:
     source: str
     alignments: str
     track: bool
-    device: str
     identity_filter: IdentityFilter | None = None
 
 
@@ -57,14 +51,7 @@ class FrameProcessor:
 
     def __post_init__(self) -> None:
         cfg = self.setup.cfg
-        detector = DETECTORS.create(cfg.detector, upsample=cfg.upsample,
-                                    threshold=cfg.min_confidence, device=self.setup.device)
-        aligner = ALIGNERS.create(cfg.aligner_name, device=self.setup.device)
-        self.finder = FaceFinder(
-            detector, aligner,
-            max_detection_size=cfg.max_detection_size, min_size=cfg.min_size,
-            track=self.setup.track, redetect_every=cfg.redetect_every, rotate=cfg.rotate,
-        )
+        self.finder = FaceFinder.create(cfg.finder_options(self.setup.track))
         flt = self.setup.identity_filter
         if cfg.identity or (flt is not None and flt.active):
             self.encoder = IdentityEncoder()
@@ -96,7 +83,7 @@ class FrameProcessor:
         debug_dir = setup.export_dir / "debug"
         kept = []
         for i, face in enumerate(found):
-            out = build_face(image, face, i, cfg.size, cfg.coverage, cfg.detector)
+            out = align_face(image, face, i, cfg.size, cfg.face_span, cfg.detector)
             rec = out.record
             if self.encoder is not None:
                 rec.identity = self.encoder.encode(image, face.landmarks)
@@ -110,12 +97,13 @@ class FrameProcessor:
                 result.blurry += 1
             rec.file = name
             result.rotated += face.rotation != 0
-            meta = face_metadata(rec, setup.source, frame.name, frame.index, setup.alignments)
+            meta = FaceFileMeta.from_record(rec, frame.name, frame.index, setup.source,
+                                            setup.alignments)
             mask = out.mask if cfg.mask_type == "extended" else rec.masks[cfg.mask_type].for_face(
                 rec.matrix, cfg.size)
-            write_face_files(out, setup.export_dir, name, meta, cfg.mask_type, mask)
+            write_face_files(out.image, setup.export_dir, name, meta, cfg.mask_type, mask)
             if cfg.debug:
-                write_image(debug_dir / f"face_aligned_{stem}_{i}.png", draw_aligned_debug(out.face, rec))
+                write_image(debug_dir / f"face_aligned_{stem}_{i}.png", draw_aligned_debug(out.image, rec))
                 write_image(debug_dir / f"face_mask_{stem}_{i}.png", mask)
             result.record.faces.append(rec)
             kept.append(face)
@@ -130,16 +118,12 @@ class FrameProcessor:
 _PROCESSOR: FrameProcessor | None = None
 
 
-def init_worker(setup: ProcessorSetup, single_thread: bool) -> None:
-    """Pool initializer: load models once per worker; Ctrl-C is handled by the parent."""
+def init_worker(setup: ProcessorSetup) -> None:
+    """Pool initializer: one thread per library, models loaded once per worker."""
     global _PROCESSOR
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if single_thread:  # one worker per core: library thread pools would only fight
-        cv2.setNumThreads(1)
-        os.environ["OMP_NUM_THREADS"] = "1"
+    configure_worker()
     _PROCESSOR = FrameProcessor(setup)
-    if single_thread and "torch" in sys.modules:  # only neural plugins load torch
-        sys.modules["torch"].set_num_threads(1)
+    configure_worker()  # again: a neural plugin may have loaded torch meanwhile
 
 
 def process_chunk(frames: list[Frame]) -> list[FrameResult]:

@@ -1,4 +1,9 @@
-"""``swapface extract`` as a Python API: paths, store, worker pool, progress, summary."""
+"""``swapface extract`` as a Python API: paths, store, worker pool, progress, summary.
+
+Progress goes to the :class:`~swapface.core.progress.Progress` given, and a
+:class:`~swapface.core.progress.CancelToken` stops the run between chunks: every finished
+chunk is in the store, so ``--skip-existing`` resumes exactly there.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,18 @@ import concurrent.futures as cf
 import logging
 import multiprocessing as mp
 import os
-import shutil
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from swapface import __version__
-from swapface.align.store import AlignmentsStore, default_store_path
+from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.config import to_dict
 from swapface.core.errors import InputError
-from swapface.core.fileio import is_writable_dir
-from swapface.core.images import ImageReadError, read_image
-from swapface.core.progress import progress
-from swapface.extract.config import DEFAULT_EXPORT, ExtractConfig
-from swapface.extract.identity import IdentityEncoder, IdentityFilter
+from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
+from swapface.extract.config import DEFAULT_FACES, ExtractConfig
 from swapface.extract.processor import (
     FrameProcessor,
     FrameResult,
@@ -31,6 +30,7 @@ from swapface.extract.processor import (
     init_worker,
     process_chunk,
 )
+from swapface.faces import FaceFinder, IdentityFilter, shared_encoder
 from swapface.media.source import Frame, FrameSource, open_source
 
 log = logging.getLogger(__name__)
@@ -77,23 +77,16 @@ class ExtractSummary:
         return out
 
 
-def _input_base(source: FrameSource, given: Path) -> Path:
-    """$path: the input without its video extension (a folder stays itself)."""
-    return given.with_suffix("") if source.is_video else source.path
-
-
 def resolve_outputs(cfg: ExtractConfig, source: FrameSource) -> tuple[Path, Path]:
     """(face folder, alignments store). Falls back to the working directory when the
     input lives somewhere read-only (a shared dataset, a mounted card)."""
-    base = _input_base(source, cfg.input)
-    store = default_store_path(cfg.input if source.is_video else source.path, source.is_video)
-    export = Path(cfg.export_path.replace("$path", str(base)))
-    readonly = not is_writable_dir(base.parent if source.is_video else base)
-    if readonly and cfg.export_path == DEFAULT_EXPORT:
+    base = source.output_base
+    export = Path(cfg.faces.replace("$path", str(base)))
+    readonly = not source.outputs_writable()
+    if readonly and cfg.faces == DEFAULT_FACES:
         export = Path.cwd() / base.name / "face_images"
-    if cfg.alignments is not None:
-        store = cfg.alignments
-    if readonly and (cfg.alignments is None or cfg.export_path == DEFAULT_EXPORT):
+    store = cfg.alignments if cfg.alignments is not None else source.default_store()
+    if readonly and (cfg.alignments is None or cfg.faces == DEFAULT_FACES):
         log.warning("input folder is read-only; writing outputs under %s", Path.cwd())
     return export, store
 
@@ -101,36 +94,10 @@ def resolve_outputs(cfg: ExtractConfig, source: FrameSource) -> tuple[Path, Path
 def identity_filter(cfg: ExtractConfig) -> IdentityFilter:
     """Descriptors of the --filter / --nfilter reference images (largest face of each)."""
     if not (cfg.filter or cfg.nfilter):
-        return IdentityFilter(np.zeros((0, 128), np.float32), np.zeros((0, 128), np.float32))
-    proc = FrameProcessor(ProcessorSetup(cfg, Path("."), "", "", track=False, device="cpu"))
-    encoder = proc.encoder or IdentityEncoder()
-
-    def describe(paths: list[Path]) -> np.ndarray:
-        out = [np.zeros((0, 128), np.float32)]
-        for path in paths:
-            try:
-                image = read_image(path)
-            except ImageReadError as exc:
-                raise InputError(f"reference image: {exc}") from exc
-            faces = proc.finder.find(image)
-            if not faces:
-                raise InputError(f"no face found in reference image {path}")
-            biggest = max(faces, key=lambda f: f.detection.width * f.detection.height)
-            out.append(encoder.encode(image, biggest.landmarks)[None])
-        return np.concatenate(out)
-
-    return IdentityFilter(describe(cfg.filter), describe(cfg.nfilter), cfg.ref_threshold)
-
-
-def _device(cfg: ExtractConfig) -> str:
-    if cfg.cpu or cfg.detector not in ("mtcnn",):
-        return "cpu"
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
+        return IdentityFilter.none()
+    finder = FaceFinder.create(cfg.finder_options(track=False))
+    return IdentityFilter.from_references(cfg.filter, cfg.nfilter, finder, shared_encoder(),
+                                          cfg.ref_threshold)
 
 
 def _chunks(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -144,37 +111,42 @@ def _chunks(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-def _backup(store: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = store.with_name(f"{store.stem}.{stamp}.bak{store.suffix}")
-    with AlignmentsStore(store):  # checkpoint the WAL so the copy is complete
-        pass
-    shutil.move(store, backup)
+def _set_aside(store: Path) -> Path:
+    """Back the store up (SQLite's backup API: commits still in the WAL included), then
+    remove it so the extract starts a fresh one."""
+    backup = backup_store(store)
+    for part in (store, Path(f"{store}-wal"), Path(f"{store}-shm")):
+        part.unlink(missing_ok=True)
     return backup
 
 
-def run_extract(cfg: ExtractConfig, show_progress: bool = True) -> ExtractSummary:
+def run_extract(cfg: ExtractConfig, progress: Progress = SILENT,
+                cancel: CancelToken = NEVER) -> ExtractSummary:
+    """Extract ``cfg.input``; raises :class:`~swapface.core.errors.Cancelled` when cancelled
+    (what was finished is in the store)."""
     source = open_source(cfg.input)
+    if source.count is None:
+        raise InputError(f"{cfg.input} is a live stream; extract reads files and folders")
     export_dir, store_path = resolve_outputs(cfg, source)
     export_dir.mkdir(parents=True, exist_ok=True)
     summary = ExtractSummary(str(cfg.input), str(export_dir), str(store_path))
     summary.frames_total = (source.count + cfg.every_n - 1) // cfg.every_n
 
     if store_path.exists() and not cfg.skip_existing:
-        backup = _backup(store_path)
+        backup = _set_aside(store_path)
         log.warning("existing alignments store moved to %s (use --skip-existing to resume)", backup)
     flt = identity_filter(cfg)
-    device = _device(cfg)
     # Tracking pays on the CPU; on a GPU a batched detector is faster on whole frames.
-    track = source.is_video and device == "cpu" if cfg.track is None else cfg.track
-    setup = ProcessorSetup(cfg, export_dir, str(cfg.input), str(store_path), track,
-                           device, flt if flt.active else None)
+    on_cpu = cfg.finder_options(False).device == "cpu"
+    track = source.sequential and on_cpu if cfg.track is None else cfg.track
+    setup = ProcessorSetup(cfg, export_dir, str(cfg.input), str(store_path.resolve()), track,
+                           flt if flt.active else None)
 
     with AlignmentsStore(store_path) as store:
         _check_same_source(store, source)
         with store.transaction():
             store.set_meta("source", str(cfg.input.resolve()))
-            store.set_meta("source_kind", "video" if source.is_video else "images")
+            store.set_meta("source_kind", source.kind)
             store.set_meta("source_frames", source.count)
             store.set_meta("export_dir", str(export_dir.resolve()))
             store.set_meta("extract_config", to_dict(cfg))
@@ -183,8 +155,7 @@ def run_extract(cfg: ExtractConfig, show_progress: bool = True) -> ExtractSummar
         wanted = {i for i in done if i % cfg.every_n == 0}
         summary.frames_skipped = len(wanted)
         start = time.perf_counter()
-        bar = progress(max(0, summary.frames_total - len(wanted)), "extract", unit="frame",
-                       disable=not show_progress)
+        task = progress.task("extract", max(0, summary.frames_total - len(wanted)), "frame")
         try:
             for results in _run_chunks(setup, source.frames(cfg.every_n, done), cfg.workers):
                 with store.transaction():  # a chunk's frames land together, or not at all
@@ -197,10 +168,10 @@ def run_extract(cfg: ExtractConfig, show_progress: bool = True) -> ExtractSummar
                     summary.faces_filtered += res.filtered
                     summary.faces_blurry += res.blurry
                     summary.faces_rotated += res.rotated
-                bar.update(len(results))
-                bar.set_postfix(faces=summary.faces_written, refresh=False)
+                task.advance(len(results), faces=summary.faces_written)
+                cancel.check()
         finally:
-            bar.close()
+            task.close()
             summary.seconds = time.perf_counter() - start
             summary.problems = [str(p) for p in source.problems]
             summary.problems += [f"not an image, ignored: {p.name}" for p in source.skipped_files]
@@ -228,7 +199,7 @@ def _run_chunks(setup: ProcessorSetup, frames: Iterator[Frame], workers: int) ->
             yield processor.process(chunk)
         return
     ctx = mp.get_context("spawn")  # fork would copy torch/OpenMP state into the children
-    pool = cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=init_worker, initargs=(setup, True))
+    pool = cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=init_worker, initargs=(setup,))
     pending: deque[cf.Future[list[FrameResult]]] = deque()
     try:
         for chunk in _chunks(frames, CHUNK):

@@ -27,8 +27,8 @@ import numpy as np
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.fileio import atomic_write_bytes, is_writable_dir
 from swapface.core.images import ImageReadError, read_image, write_image
-from swapface.core.progress import progress
-from swapface.media.source import open_source
+from swapface.core.progress import SILENT, Progress
+from swapface.media.source import ImageFolderSource, VideoFileSource
 from swapface.media.video import probe_video
 from swapface.media.video_writer import VideoWriter
 
@@ -121,7 +121,7 @@ def export_frames(
     fps: Fraction | float | None = None,
     fmt: str = "png",
     jpg_quality: int = 95,
-    show_progress: bool = True,
+    progress: Progress = SILENT,
 ) -> ExportSummary:
     """Write the frames of a video as images plus a ``frames.json`` manifest.
 
@@ -146,9 +146,9 @@ def export_frames(
         raise ConfigError("use either --every-n or --fps, not both")
 
     source = Path(source)
-    src = open_source(source)
-    if not src.is_video:
+    if Path(source).is_dir() or not Path(source).exists():
         raise InputError(f"{source} is not a video file")
+    src = VideoFileSource.open(source)
     info = probe_video(source)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -182,21 +182,20 @@ def export_frames(
             meta = {"source": source.name, "frame_index": frame.index,
                     "timestamp": entry["timestamp"]}
             yield out_dir / name, frame.image, meta
-            bar.update(frame.index + 1 - bar.n)
+            task.advance(frame.index + 1 - task.done)
 
     def write(job: tuple[Path, np.ndarray, dict[str, Any]]) -> None:
         path, image, meta = job
         write_image(path, image, meta)
 
-    bar = progress(src.count or None, f"frames {source.name}", unit="frame",
-                   disable=None if show_progress else True)
+    task = progress.task(f"frames {source.name}", src.count or None, "frame")
     try:
         # Image encoding (PNG/JPEG, fsync) runs on worker threads while the next frames decode.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="frames-out") as pool:
             for _ in _prefetched(selected(), write, pool, depth=8):
                 pass
     finally:
-        bar.close()
+        task.close()
     decoded = src.decoded if src.decoded is not None else decoded
 
     manifest = out_dir / MANIFEST_NAME
@@ -310,7 +309,7 @@ def assemble_video(
     crf: int = 18,
     preset: str = "medium",
     metadata: dict[str, str] | None = None,
-    show_progress: bool = True,
+    progress: Progress = SILENT,
 ) -> AssembleSummary:
     """Encode the images of ``frames_dir`` (natural order) into an H.264 video, atomically.
 
@@ -341,7 +340,7 @@ def assemble_video(
         probe_video(reference)  # a clear InputError now rather than after encoding
     rate, rate_from = _choose_fps(fps, reference, frames_dir)
 
-    src = open_source(frames_dir)
+    src = ImageFolderSource.open(frames_dir)
     if not src.files:
         raise InputError(f"no images in {frames_dir}")
     problems: list[str] = []
@@ -354,8 +353,7 @@ def assemble_video(
         except ImageReadError as exc:
             return exc
 
-    bar = progress(len(src.files), f"assemble {output.name}", unit="frame",
-                   disable=None if show_progress else True)
+    task = progress.task(f"assemble {output.name}", len(src.files), "frame")
     try:
         with VideoWriter(output, rate, audio_from=reference, crf=crf, preset=preset,
                          metadata=metadata) as writer, \
@@ -376,11 +374,11 @@ def assemble_video(
                     raise InputError(f"{path.name}: {exc}") from exc
                 missing = 0
                 previous = image
-                bar.update(1)
+                task.advance()
             if previous is None:
                 raise InputError(f"none of the {len(src.files)} images in {frames_dir} is readable")
     finally:
-        bar.close()
+        task.close()
 
     height, width = previous.shape[:2]
     written = writer.frames_written

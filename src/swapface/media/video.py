@@ -252,3 +252,49 @@ def frame_times(path: str | Path) -> list[tuple[Fraction, Fraction]]:
         last = Fraction(stamps[-1][1]) * tb if stamps[-1][1] else 1 / fps
         out.append((times[-1], times[-1] + last))
     return out
+
+
+def read_video_frame(path: str | Path, index: int) -> TimedFrame | None:
+    """Frame ``index`` of a video (the ``index``-th frame :func:`iter_video` yields), or None.
+
+    Seeks to the key frame before it and decodes from there, so frame 500 of a clip costs
+    a few dozen decoded frames, not 500. The frame is found by its presentation time, read
+    from the packets (:func:`frame_times`); a file without packet times is decoded from
+    the start instead.
+    """
+    path = Path(path)
+    try:
+        times = frame_times(path)
+    except InputError:
+        times = []
+    if index < 0 or (times and index >= len(times)):
+        return None
+    if not times:  # no timestamps to seek by: the long way
+        for frame in iter_video_timed(path):
+            if frame.index == index:
+                return frame
+        return None
+    target = times[index][0]
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            time = Fraction(frame.pts) * frame.time_base
+            if time < target:
+                continue
+            if time > target:  # the seek landed past it (a broken index): start over
+                break
+            duration = Fraction(frame.duration) * frame.time_base if frame.duration else None
+            return TimedFrame(index, time, duration, frame.to_ndarray(format="bgr24"))
+    except (av.FFmpegError, OSError) as exc:
+        log.warning("%s: seeking to frame %d failed (%s); decoding from the start", path, index, exc)
+    finally:
+        container.close()
+    for frame in iter_video_timed(path):
+        if frame.index == index:
+            return frame
+    return None

@@ -19,6 +19,7 @@ from swapface.convert.pipeline import run_convert
 from swapface.core.config import option, to_dict
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.fileio import atomic_write_bytes
+from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.extract.config import ExtractConfig
 from swapface.extract.run import run_extract
 from swapface.train.config import TrainConfig
@@ -128,7 +129,7 @@ def _say(lines: list[str] | str) -> None:
     print("\n".join([lines] if isinstance(lines, str) else lines), file=sys.stderr, flush=True)
 
 
-def run_project(cfg: RunConfig, show_progress: bool = True) -> RunSummary:
+def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken = NEVER) -> RunSummary:
     for name in ("a_video", "b_video"):
         path: Path = getattr(cfg, name)
         if path.resolve() == cfg.output.resolve():
@@ -155,9 +156,9 @@ def run_project(cfg: RunConfig, show_progress: bool = True) -> RunSummary:
         _say(f"== {stage}: faces of {video} (every_n={every_n}) → {pdir / side}")
         start = time.perf_counter()
         result = run_extract(ExtractConfig(
-            input=video, export_path=str(pdir / side / "faces"),
+            input=video, faces=str(pdir / side / "faces"),
             alignments=pdir / side / "alignments.db", every_n=every_n, size=cfg.size,
-            skip_existing=True), show_progress=show_progress)
+            skip_existing=True), progress, cancel)
         _say(result.lines())
         took = time.perf_counter() - start
         project.mark(stage, took, faces=result.faces_written)
@@ -167,7 +168,7 @@ def run_project(cfg: RunConfig, show_progress: bool = True) -> RunSummary:
         _say("== train: already done, skipped")
         summary.stages["train"] = "skipped"
     else:
-        _train(cfg, project, summary, show_progress)
+        _train(cfg, project, summary, progress, cancel)
 
     if project.done("convert") and not redo_convert:
         _say(f"== convert: already done, skipped ({cfg.output})")
@@ -178,7 +179,7 @@ def run_project(cfg: RunConfig, show_progress: bool = True) -> RunSummary:
         result = run_convert(ConvertConfig(
             input=cfg.a_video, model_dir=pdir / "model", output=cfg.output,
             alignments=pdir / "a" / "alignments.db", overwrite=cfg.overwrite or redo_convert),
-            show_progress=show_progress)
+            progress, cancel)
         _say(result.lines())
         took = time.perf_counter() - start
         _side_by_side(cfg, pdir)
@@ -193,7 +194,7 @@ def _side_by_side(cfg: RunConfig, pdir: Path) -> Path | None:
     from swapface.convert.preview import side_by_side
 
     with AlignmentsStore(pdir / "a" / "alignments.db", readonly=True) as store:
-        indices = [r.index for r in store.frames() if r.faces]
+        indices = [index for index, _, faces in store.frame_face_counts() if faces]
     if not indices:
         return None
     try:
@@ -206,7 +207,8 @@ def _side_by_side(cfg: RunConfig, pdir: Path) -> Path | None:
     return path
 
 
-def _train(cfg: RunConfig, project: Project, summary: RunSummary, show_progress: bool) -> None:
+def _train(cfg: RunConfig, project: Project, summary: RunSummary, progress: Progress,
+           cancel: CancelToken) -> None:
     pdir = project.dir
     spent = float(project.data.get("train_seconds", 0.0))
     left = cfg.minutes - spent / 60
@@ -222,14 +224,14 @@ def _train(cfg: RunConfig, project: Project, summary: RunSummary, show_progress:
         faces_a=pdir / "a" / "faces", faces_b=pdir / "b" / "faces", model_dir=pdir / "model",
         model=cfg.model, batch_size=cfg.batch_size, iterations=cfg.iterations, minutes=left))
     try:
-        result = trainer.run(show_progress=show_progress)
+        result = trainer.run(progress, cancel)
     finally:
         project.data["train_seconds"] = spent + (time.perf_counter() - start)
         project.save()
     _say(result.lines())
     took = time.perf_counter() - start
     summary.seconds["train"] = took
-    if result.stopped_by not in ("iterations", "time budget"):  # SIGINT / SIGTERM
-        raise KeyboardInterrupt
+    if cancel.cancelled:  # SIGINT / SIGTERM: saved, resumable, not done
+        cancel.check()
     project.mark("train", took, iteration=result.iteration, stopped_by=result.stopped_by)
     summary.stages["train"] = "done"

@@ -23,10 +23,10 @@ import numpy as np
 
 from swapface.align.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
 from swapface.align.masks import draw_mask
-from swapface.align.transform import transform_points
 from swapface.core.errors import InputError
-from swapface.core.images import ImageReadError, is_image_path, read_image, read_metadata
-from swapface.media.source import natural_key
+from swapface.core.fileio import natural_key
+from swapface.core.images import ImageReadError, is_image_path, read_image
+from swapface.faces.meta import FaceFileMeta
 from swapface.train.warp_landmarks import NEAREST, nearest_faces
 
 log = logging.getLogger(__name__)
@@ -67,16 +67,11 @@ def scan_faces(folder: Path) -> list[FaceItem]:
     for path in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
         if not (path.is_file() and is_image_path(path)):
             continue
-        landmarks = None
-        try:
-            meta = read_metadata(path)
-        except (OSError, ValueError):
-            meta = None
-        size = None
-        if meta and "landmarks" in meta and "warp_matrix" in meta:
-            landmarks = transform_points(np.asarray(meta["landmarks"]), np.asarray(meta["warp_matrix"]))
-            size = int(meta["size"]) if isinstance(meta.get("size"), int | float) else None
-        items.append(FaceItem(path, landmarks, size))
+        meta = FaceFileMeta.read(path)
+        if meta is None:
+            items.append(FaceItem(path, None, None))
+        else:
+            items.append(FaceItem(path, meta.aligned_landmarks(), meta.size))
     if not items:
         raise InputError(f"no face images in {folder} (run `swapface extract` first)")
     missing = sum(i.landmarks is None for i in items)

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
-from swapface.train.models.gan import GanModel
+from swapface.models.gan import GanModel
 
 
 @dataclass

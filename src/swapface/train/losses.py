@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
+from swapface.core.registry import Registry
 
 Padding = Literal["valid", "reflect"]
 Reducer = Callable[[Tensor | None], Tensor]  # weight map (or None) → scalar loss
@@ -99,17 +100,35 @@ def _prep_ms_ssim(x: Tensor, y: Tensor, padding: Padding) -> Reducer:
     return reduce
 
 
-PREPARE: dict[str, Callable[[Tensor, Tensor, Padding], Reducer]] = {
-    "mae": lambda x, y, _: _per_pixel((x - y).abs()),
-    "mse": lambda x, y, _: _per_pixel((x - y).square()),
-    "ssim": lambda x, y, pad: _per_pixel(1.0 - _ssim_maps(x, y, pad)[0], pad),
-    "ms_ssim": _prep_ms_ssim,
-}
+Prepare = Callable[[Tensor, Tensor, Padding], Reducer]  # (pred, target, padding) → reducer
+LOSSES: Registry[Prepare] = Registry("loss")
+
+
+def _prep_mae(x: Tensor, y: Tensor, padding: Padding) -> Reducer:
+    return _per_pixel((x - y).abs())
+
+
+def _prep_mse(x: Tensor, y: Tensor, padding: Padding) -> Reducer:
+    return _per_pixel((x - y).square())
+
+
+def _prep_ssim(x: Tensor, y: Tensor, padding: Padding) -> Reducer:
+    return _per_pixel(1.0 - _ssim_maps(x, y, padding)[0], padding)
+
+
+LOSSES.register_value("mae", _prep_mae, description="mean absolute error (L1)")
+LOSSES.register_value("mse", _prep_mse, description="mean squared error (L2)")
+LOSSES.register_value("ssim", _prep_ssim,
+                      description="1 - SSIM (11-tap Gaussian, per channel; Wang et al. 2004)")
+LOSSES.register_value("ms_ssim", _prep_ms_ssim,
+                      description="1 - MS-SSIM over the scales the image size allows")
+# One built function per loss, looked up per step by the trainer and the loss functions.
+_PREPARED: dict[str, Prepare] = {name: LOSSES.create(name) for name in LOSSES.names()}
 
 
 def _loss(name: str, pred: Tensor, target: Tensor, weight: Tensor | None, padding: Padding) -> Tensor:
     with _fp32(pred):
-        return PREPARE[name](pred.float(), target.float(), padding)(weight)
+        return _PREPARED[name](pred.float(), target.float(), padding)(weight)
 
 
 def mae(pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
@@ -152,8 +171,8 @@ def parse_loss_spec(spec: str) -> dict[str, float]:
             continue
         name, _, value = (p.strip() for p in item.partition(":"))
         name = name.lower().replace("-", "_")
-        if name not in PREPARE:
-            raise ConfigError(f"unknown loss {name!r} in {spec!r}; choose from {', '.join(PREPARE)}")
+        if name not in LOSSES:
+            raise ConfigError(f"unknown loss {name!r} in {spec!r}; choose from {', '.join(LOSSES.names())}")
         if name in terms:
             raise ConfigError(f"loss {name!r} given twice in {spec!r}")
         try:
@@ -211,7 +230,7 @@ class FaceLoss(nn.Module):
             weight = cfg.background_weight + (1.0 - cfg.background_weight) * face_mask.float()
         with _fp32(pred_rgb):
             x, y = pred_rgb.float(), target_rgb.float()
-            terms = [(k, w, PREPARE[k](x, y, "valid")) for k, w in cfg.terms.items() if w > 0]
+            terms = [(k, w, _PREPARED[k](x, y, "valid")) for k, w in cfg.terms.items() if w > 0]
             parts = {k: w * reduce(weight) for k, w, reduce in terms}
             # faceswap's multipliers: the same loss restricted to the region, (k − 1) more times.
             for key, mask, mult in (("eyes", eye_mask, cfg.eye_multiplier),

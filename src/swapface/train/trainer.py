@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +17,17 @@ from swapface import __version__
 from swapface.core.errors import SwapfaceError
 from swapface.core.fileio import atomic_write_bytes
 from swapface.core.images import encode_image, write_image
-from swapface.core.memory import retain_freed_memory
-from swapface.core.progress import progress
+from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
+from swapface.core.runtime import Runtime, setup_runtime, shutdown_runtime
+from swapface.models import SwapModel, build_model, model_options
+from swapface.models.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
 from swapface.train.augment import AugmentConfig, Augmenter
-from swapface.train.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
 from swapface.train.config import TrainConfig
 from swapface.train.data import BatchPrefetcher, FaceSet, SideBatch
 from swapface.train.gan import GanConfig, GanObjective
 from swapface.train.losses import FaceLoss, LossConfig
 from swapface.train.losslog import LossLog
-from swapface.train.models import SwapModel, build_model, model_options
 from swapface.train.preview import preview_grid
-from swapface.train.runtime import Runtime, setup_runtime, shutdown_runtime
 from swapface.train.warp_landmarks import LandmarkBatch
 
 log = logging.getLogger(__name__)
@@ -90,8 +88,8 @@ class Trainer:
         self.gan_cfg = gan_cfg or GanConfig()
         self.gan: GanObjective | None = None
         self.rt: Runtime = setup_runtime(cfg.cpu, cfg.precision)
-        retain_freed_memory()  # each step reuses the last one's memory (no page faults)
         self._stop_reason: str | None = None
+        self._cancel: CancelToken = NEVER
         self.model, self.iteration = self._build_model()
         self.sets = (FaceSet(cfg.faces_a), FaceSet(cfg.faces_b))
         if self.sets[0].size != self.sets[1].size:
@@ -180,7 +178,7 @@ class Trainer:
     def _tune_convolutions(self, net: nn.Module) -> None:
         """Per-layer fastest CPU convolution algorithm at this batch size (timed once per
         machine and model folder, then read from conv_tuning.json)."""
-        from swapface.train.conv_tuning import TUNING_FILE, tune_convolutions
+        from swapface.models.conv_tuning import TUNING_FILE, tune_convolutions
 
         size = self.model.input_size
         x = torch.zeros(self.cfg.batch_size, 3, size, size)
@@ -294,19 +292,15 @@ class Trainer:
                         keep=self.cfg.keep_checkpoints, snapshot=snapshot, extra_optimizers=extra)
 
     # ------------------------------------------------------------------ loop
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self._stop_reason = signal.Signals(signum).name
-        log.warning("%s received: finishing this step and saving", self._stop_reason)
+    def run(self, progress: Progress = SILENT, cancel: CancelToken = NEVER) -> TrainSummary:
+        """Train until the iterations, the time budget or ``cancel``; save on every way out.
 
-    def run(self, show_progress: bool = True) -> TrainSummary:
+        A cancel finishes the current step and saves it: ``stopped_by`` then names the
+        cancel's reason (SIGINT, SIGTERM, ...), never "iterations" or "time budget".
+        """
         cfg, rt = self.cfg, self.rt
         start_iteration = self.iteration
-        handlers = {}
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                handlers[sig] = signal.signal(sig, self._on_signal)
+        self._cancel = cancel
         log_file = (LossLog(cfg.model_dir / "loss_log.csv", start_iteration, cfg.tensorboard)
                     if rt.is_main else None)
         net = self._wrapped()  # before the prefetch thread starts: tuning times the CPU alone
@@ -315,8 +309,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed * 31 + start_iteration + 1000 * rt.rank)
         preview_faces = self._preview_faces() if rt.is_main else None
         preview_every = cfg.preview_interval or cfg.save_interval
-        bar = progress(cfg.iterations, "train", unit="it", initial=start_iteration,
-                       disable=not (show_progress and rt.is_main))
+        task = (progress if rt.is_main else SILENT).task("train", cfg.iterations, "it",
+                                                         initial=start_iteration)
         parts: dict[str, float] = {}
         began = time.perf_counter()
         deadline = began + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
@@ -328,9 +322,7 @@ class Trainer:
                 self.iteration += 1
                 elapsed = time.perf_counter() - began
                 eg = cfg.batch_size * 2 * (self.iteration - start_iteration) * rt.world_size / elapsed
-                bar.update(1)
-                bar.set_postfix(A=f"{parts['loss_a']:.4f}", B=f"{parts['loss_b']:.4f}",
-                                EGs=f"{eg:.1f}", refresh=False)
+                task.advance(1, loss_a=parts["loss_a"], loss_b=parts["loss_b"], eg_per_s=eg)
                 if log_file is not None:
                     log_file.append(self.iteration, elapsed, parts)
                 stop = self._agree_to_stop(time.perf_counter() > deadline)
@@ -351,12 +343,10 @@ class Trainer:
                 if rt.is_main and preview_faces is not None:
                     self.write_preview(preview_faces)
         finally:
-            bar.close()
+            task.close()
             prefetch.close()
             if log_file is not None:
                 log_file.close()
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
             shutdown_runtime(rt)
         seconds = time.perf_counter() - began
         done = self.iteration - start_iteration
@@ -366,6 +356,9 @@ class Trainer:
 
     def _agree_to_stop(self, timed_out: bool) -> bool:
         """Every rank stops at the same step, or DDP would hang waiting for the others."""
+        if self._cancel.cancelled and self._stop_reason is None:
+            self._stop_reason = self._cancel.reason or "cancelled"
+            log.warning("%s: finishing this step and saving", self._stop_reason)
         if timed_out and self._stop_reason is None:
             self._stop_reason = "time budget"
         stop = self._stop_reason is not None

@@ -6,8 +6,9 @@ SQLite's backup API (so content still in the WAL is included) and then makes its
 change in one transaction.
 """
 
+from swapface.align.store import backup_store
 from swapface.curate.jobs.clean import RemoveFacesSummary, RenameSummary, remove_faces, rename_faces
-from swapface.curate.jobs.common import MULTI_FACES_DIR, NO_FACES_DIR, backup_store, native_size
+from swapface.curate.jobs.common import MULTI_FACES_DIR, NO_FACES_DIR, native_size
 from swapface.curate.jobs.draw import DrawSummary, draw_alignments
 from swapface.curate.jobs.faces import ExtractFacesSummary, extract_faces
 from swapface.curate.jobs.from_faces import FromFacesSummary, from_faces

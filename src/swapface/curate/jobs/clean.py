@@ -7,10 +7,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swapface.align.store import AlignmentsStore
+from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.errors import InputError
-from swapface.core.images import read_metadata
-from swapface.curate.jobs.common import backup_store, face_files, face_rows
+from swapface.curate.jobs.common import face_files
+from swapface.faces.meta import FaceFileMeta
 
 
 # ------------------------------------------------------------------------------ remove-faces
@@ -27,8 +27,8 @@ def remove_faces(store_path: str | Path, faces_dir: str | Path) -> RemoveFacesSu
     if not faces_dir.is_dir():
         raise InputError(f"face folder not found: {faces_dir}")
     with AlignmentsStore(store_path, readonly=True) as store:
-        rows = face_rows(store)
-    gone = [(fid, file) for fid, _, _, _, file in rows if file and not (faces_dir / file).is_file()]
+        rows = store.face_refs()
+    gone = [(r.id, r.file) for r in rows if r.file and not (faces_dir / r.file).is_file()]
     if not gone:
         return RemoveFacesSummary(None, [], len(rows))
     backup = backup_store(store_path)
@@ -63,15 +63,12 @@ def rename_faces(faces_dir: str | Path, store_path: str | Path | None = None) ->
     plan: dict[Path, Path] = {}
     keys: dict[Path, tuple[int, int]] = {}
     for path in face_files(faces_dir):
-        try:
-            meta = read_metadata(path)
-        except (OSError, ValueError):
-            meta = None
-        if not meta or "frame" not in meta or "face_index" not in meta:
+        meta = FaceFileMeta.read(path)
+        if meta is None or not meta.frame:
             summary.no_metadata.append(str(path.relative_to(faces_dir)))
             continue
-        target = path.with_name(f"{Path(meta['frame']).stem}_{int(meta['face_index'])}{path.suffix}")
-        keys[path] = (int(meta.get("frame_index", -1)), int(meta["face_index"]))
+        target = path.with_name(f"{Path(meta.frame).stem}_{meta.face_index}{path.suffix}")
+        keys[path] = meta.key
         if target == path:
             summary.unchanged += 1
         else:
@@ -114,9 +111,6 @@ def rename_faces(faces_dir: str | Path, store_path: str | Path | None = None) ->
         with AlignmentsStore(store_path, create=False) as store, store.transaction():
             for src, dst in final.items():
                 frame_index, face_index = keys[src]
-                summary.store_updated += store.conn.execute(
-                    "UPDATE faces SET file=? WHERE face_index=? AND frame_id="
-                    "(SELECT id FROM frames WHERE idx=?)",
-                    (dst.relative_to(faces_dir).as_posix(), face_index, frame_index),
-                ).rowcount
+                summary.store_updated += store.set_face_file_at(
+                    frame_index, face_index, dst.relative_to(faces_dir).as_posix())
     return summary

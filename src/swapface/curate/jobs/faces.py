@@ -26,13 +26,11 @@ def extract_faces(store_path: str | Path, source_path: str | Path, out_dir: str 
                   masks: bool = True) -> ExtractFacesSummary:
     """Write the store's faces again from the source frames, every ``every_n``-th frame.
 
-    Faces are re-warped from the stored landmarks at ``size`` px (same coverage), with the
+    Faces are re-warped from the stored landmarks at ``size`` px (same face_span), with the
     same embedded metadata as ``swapface extract``. ``large`` keeps only faces whose native
     size in the frame is at least ``size`` (no upscaling).
     """
-    from swapface.extract.detectors.base import Detection
-    from swapface.extract.faces import build_face, face_metadata, write_face_files
-    from swapface.extract.finder import FoundFace
+    from swapface.faces import Detection, FaceFileMeta, FoundFace, align_face, write_face_files
     from swapface.media.source import open_source
 
     if every_n < 1:
@@ -61,10 +59,10 @@ def extract_faces(store_path: str | Path, source_path: str | Path, out_dir: str 
                 summary.too_small += 1
                 continue
             found = FoundFace(Detection(face.box, face.confidence), np.asarray(face.landmarks))
-            out = build_face(frame.image, found, face.face_index, size, face.coverage, face.detector)
+            out = align_face(frame.image, found, face.face_index, size, face.face_span, face.detector)
             name = f"{stem}_{face.face_index}{ext}"
-            meta = face_metadata(out.record, str(source_path), record.name, record.index,
-                                 str(store_path))
-            write_face_files(out, out_dir, name, meta, "extended", out.mask if masks else None)
+            meta = FaceFileMeta.from_record(out.record, record.name, record.index, str(source_path),
+                                            str(Path(store_path).resolve()))
+            write_face_files(out.image, out_dir, name, meta, "extended", out.mask if masks else None)
             summary.written.append(name)
     return summary

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from swapface.align.landmarks import bounding_box
 from swapface.align.masks import MASK_TYPES, build_mask
 from swapface.align.records import FaceRecord, FrameRecord
-from swapface.align.store import AlignmentsStore
+from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.errors import InputError
-from swapface.core.images import encode_image, read_image, read_metadata
-from swapface.curate.jobs.common import backup_store, face_files
+from swapface.core.images import encode_image, read_image
+from swapface.curate.jobs.common import face_files
+from swapface.faces.meta import FaceFileMeta
 
 
 # ------------------------------------------------------------------------------ from-faces
@@ -34,7 +35,7 @@ def from_faces(faces_dir: str | Path, out_path: str | Path, *,
     detector empty. An existing store is backed up and its frames with the same index are
     replaced.
     """
-    from swapface.extract.faces import THUMB_SIZE
+    from swapface.faces.aligned import THUMB_SIZE
 
     faces_dir = Path(faces_dir)
     if not faces_dir.is_dir():
@@ -45,22 +46,17 @@ def from_faces(faces_dir: str | Path, out_path: str | Path, *,
     source = alignments = None
     for path in face_files(faces_dir):
         rel = path.relative_to(faces_dir).as_posix()
-        try:
-            meta = read_metadata(path)
-            lm = np.asarray(meta["landmarks"], np.float64).reshape(68, 2)  # type: ignore[index]
-            matrix = np.asarray(meta["warp_matrix"], np.float64).reshape(2, 3)  # type: ignore[index]
-            index, name = int(meta["frame_index"]), str(meta["frame"])  # type: ignore[index]
-            face_index = int(meta["face_index"])  # type: ignore[index]
-            box = tuple(float(v) for v in meta["box"])  # type: ignore[index]
-            size, coverage = int(meta["size"]), float(meta["coverage"])  # type: ignore[index]
-        except (OSError, ValueError, KeyError, TypeError):
+        meta = FaceFileMeta.read(path)
+        if meta is None or not meta.frame:
             summary.skipped.append(rel)
             continue
-        source = source or meta.get("source")  # type: ignore[union-attr]
-        alignments = alignments or meta.get("alignments")  # type: ignore[union-attr]
+        index, name, face_index = meta.frame_index, meta.frame, meta.face_index
+        source = source or meta.source
+        alignments = alignments or meta.alignments
+        lm = meta.landmarks
         record = FaceRecord(
-            face_index=face_index, box=box, confidence=0.0,  # type: ignore[arg-type]
-            landmarks=lm, matrix=matrix, size=size, coverage=coverage, file=rel,
+            face_index=face_index, box=meta.box or bounding_box(lm), confidence=0.0,
+            landmarks=lm, matrix=meta.matrix, size=meta.size, face_span=meta.face_span, file=rel,
             masks={kind: build_mask(lm, kind) for kind in MASK_TYPES},
         )
         if thumbnails:

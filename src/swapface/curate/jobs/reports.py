@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swapface.align.store import AlignmentsStore
+from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.errors import InputError
-from swapface.curate.jobs.common import MULTI_FACES_DIR, NO_FACES_DIR, backup_store, face_rows, frame_faces
+from swapface.curate.jobs.common import MULTI_FACES_DIR, NO_FACES_DIR
 
 
 # ------------------------------------------------------------------------------ reports
@@ -38,7 +38,7 @@ def missing_frames(store_path: str | Path, source_path: str | Path) -> FrameList
 def missing_alignments(store_path: str | Path) -> FrameList:
     """Frames in the store with zero faces."""
     with AlignmentsStore(store_path, readonly=True) as store:
-        rows = frame_faces(store)
+        rows = store.frame_face_counts()
     return FrameList([(i, n) for i, n, c in rows if c == 0], len(rows))
 
 
@@ -56,12 +56,12 @@ def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
     Moving updates the faces' ``file`` column so the store still finds them.
     """
     with AlignmentsStore(store_path, readonly=True) as store:
-        rows = face_rows(store)
+        rows = store.face_refs()
     by_frame: dict[int, list[tuple[int, str, str | None]]] = defaultdict(list)
     names: dict[int, str] = {}
-    for fid, idx, name, _, file in rows:
-        by_frame[idx].append((fid, name, file))
-        names[idx] = name
+    for ref in rows:
+        by_frame[ref.frame_index].append((ref.id, ref.frame_name, ref.file))
+        names[ref.frame_index] = ref.frame_name
     frames = [{"index": idx, "name": names[idx], "faces": len(faces),
                "files": [f for _, _, f in faces if f]}
               for idx, faces in sorted(by_frame.items()) if len(faces) > 1]
@@ -82,7 +82,7 @@ def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
     with AlignmentsStore(store_path, create=False) as store, store.transaction():
         for fid, file in moves:
             new = f"{MULTI_FACES_DIR}/{Path(file).name}"
-            store.conn.execute("UPDATE faces SET file=? WHERE id=?", (new, fid))
+            store.set_face_file(fid, new)
         # Files move only after the rows are written; the commit follows right away.
         for _, file in moves:
             os.replace(faces_dir / file, target / Path(file).name)

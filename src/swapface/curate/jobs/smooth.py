@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from swapface.align.masks import MASK_TYPES, build_mask
-from swapface.align.store import AlignmentsStore
+from swapface.align.records import FaceRecord
+from swapface.align.store import AlignmentsStore, backup_store
 from swapface.align.tracks import SMOOTH_METHODS, TrackPoint, link_tracks, smooth_track
 from swapface.align.transform import alignment_matrix
 from swapface.core.errors import InputError
-from swapface.curate.jobs.common import backup_store
 
 
 @dataclass
@@ -40,48 +40,36 @@ def smooth_landmarks(store_path: str | Path, *, window: int = 5, method: str = "
     if method not in SMOOTH_METHODS:
         raise InputError(f"unknown smoothing method {method!r}; choose {', '.join(SMOOTH_METHODS)}")
     with AlignmentsStore(store_path, readonly=True) as store:
-        rows = store.conn.execute(
-            "SELECT f.id, fr.idx, f.face_index, f.x0, f.y0, f.x1, f.y1, f.landmarks, f.size,"
-            " f.coverage FROM faces f JOIN frames fr ON fr.id=f.frame_id"
-            " ORDER BY fr.idx, f.face_index"
-        ).fetchall()
-        kinds = dict(store.conn.execute("SELECT face_id, group_concat(kind) FROM masks GROUP BY face_id"))
-    if not rows:
+        faces = [(index, face) for index, _, face in store.faces()]
+        kinds = store.mask_kinds()
+    if not faces:
         return SmoothSummary(None)
-    points = [TrackPoint(r[1], r[2], tuple(r[3:7])) for r in rows]
-    tracks = [[rows[p] for p in track]
+    points = [TrackPoint(index, face.face_index, face.box) for index, face in faces]
+    tracks = [[faces[p] for p in track]
               for track in link_tracks(points, min_iou=min_iou, max_gap=max_gap)]
     summary = SmoothSummary(None, tracks=len(tracks))
-    updates: list[tuple[int, np.ndarray, int, float]] = []
+    updates: list[tuple[FaceRecord, np.ndarray]] = []
     shifts: list[np.ndarray] = []
     for track in tracks:
         if len(track) < 3:
             continue
-        t = np.array([r[1] for r in track])
-        lm = np.stack([np.frombuffer(r[7], "<f4").astype(np.float64) for r in track])  # (n, 136)
+        t = np.array([index for index, _ in track])
+        lm = np.stack([face.landmarks.reshape(-1) for _, face in track])  # (n, 136)
         smoothed = smooth_track(t, lm, window, method)
-        for r, new, old in zip(track, smoothed, lm, strict=True):
+        for (_, face), new, old in zip(track, smoothed, lm, strict=True):
             shift = np.linalg.norm((new - old).reshape(68, 2), axis=1)
             if shift.max() > 1e-4:
-                updates.append((r[0], new.reshape(68, 2), r[8], r[9]))
+                updates.append((face, new.reshape(68, 2)))
                 shifts.append(shift)
     if not updates:
         return summary
     summary.backup = backup_store(store_path)
     with AlignmentsStore(store_path, create=False) as store, store.transaction():
-        for fid, lm, size, coverage in updates:
-            matrix = alignment_matrix(lm, size, coverage)
-            store.conn.execute(
-                "UPDATE faces SET landmarks=?, matrix=? WHERE id=?",
-                (np.asarray(lm, "<f4").tobytes(), np.asarray(matrix, "<f8").tobytes(), fid),
-            )
-            for kind in (kinds.get(fid) or "").split(","):
-                if kind in MASK_TYPES:
-                    mask = build_mask(lm, kind)
-                    store.conn.execute(
-                        "UPDATE masks SET matrix=?, data=? WHERE face_id=? AND kind=?",
-                        (np.asarray(mask.matrix, "<f8").tobytes(), mask.data, fid, kind),
-                    )
+        for face, lm in updates:
+            assert face.id is not None
+            matrix = alignment_matrix(lm, face.size, face.face_span)
+            masks = {kind: build_mask(lm, kind) for kind in kinds.get(face.id, []) if kind in MASK_TYPES}
+            store.update_geometry(face.id, lm, matrix, masks)
     all_shifts = np.concatenate(shifts)
     summary.faces = len(updates)
     summary.mean_shift = float(all_shifts.mean())

@@ -1,0 +1,134 @@
+"""The swap engine: one frame and its faces in, the frame with new faces out.
+
+``FrameSwapper(model, options).swap(image, faces)`` does, per face: crop the model's input
+straight from the frame (one warp), decode it with the target side's decoder, build the
+mask in model space, match colour against the original crop, sharpen, and paste back
+through the inverse warp. It reads no files, starts no threads, keeps no state between
+frames (beyond counters) and gives the same output for the same input every time.
+
+The three steps are public for drivers that overlap them: :meth:`FrameSwapper.prepare`
+(crops, cheap), :meth:`FrameSwapper.infer` (one batched model call over many frames) and
+:meth:`FrameSwapper.blend` (per frame, thread-safe). :meth:`FrameSwapper.swap_many` chains
+them for a list of frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from swapface.align.records import FaceRecord
+from swapface.core.errors import ConfigError
+from swapface.faces.identity import IdentityEncoder, IdentityFilter, shared_encoder
+from swapface.swap.blend import paste_face
+from swapface.swap.color import COLOR_METHODS
+from swapface.swap.geometry import crop, model_mask, model_matrix
+from swapface.swap.masks import MASKS, refine_mask, window_taper
+from swapface.swap.model import InferenceModel
+from swapface.swap.options import SwapOptions
+from swapface.swap.sharpen import SHARPEN_METHODS
+
+
+@dataclass
+class Prepared:
+    """One frame on its way through the engine."""
+
+    image: np.ndarray
+    faces: list[FaceRecord]  # the faces that will be swapped
+    crops: list[np.ndarray] = field(default_factory=list)
+    outputs: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
+
+
+class FrameSwapper:
+    """Swaps faces with ``model`` as ``options`` say; ``identity`` filters whom (``--filter``)."""
+
+    def __init__(self, model: InferenceModel, options: SwapOptions | None = None, *,
+                 identity: IdentityFilter | None = None, encoder: IdentityEncoder | None = None,
+                 batch_size: int = 8) -> None:
+        self.model = model
+        self.options = options = options or SwapOptions()
+        if batch_size < 1:
+            raise ConfigError("batch size must be at least 1")
+        if options.side not in model.sides:
+            raise ConfigError(f"the model has no decoder {options.side!r}")
+        if options.mask_type == "predicted" and not model.has_mask:
+            raise ConfigError("mask 'predicted' needs a model that predicts a mask "
+                              "(train with --model-option learn_mask=true)")
+        self.batch_size = batch_size
+        self.coverage = model.coverage if options.coverage is None else float(options.coverage)
+        MASKS.options(options.mask_type, options.mask_options)  # fails now, not at the first face
+        self._color = COLOR_METHODS.create(options.color, options.color_options)
+        self._sharpen = SHARPEN_METHODS.create(options.sharpen, options.sharpen_options)
+        self._taper = window_taper(model.output_size, options.blur_size)
+        self.identity = identity if identity is not None and identity.active else None
+        self._encoder = encoder
+        self.rejected_by_identity = 0  # faces --filter/--nfilter kept from being swapped
+
+    # ------------------------------------------------------------------ selection
+    def _descriptor(self, image: np.ndarray, face: FaceRecord) -> np.ndarray:
+        if face.identity is not None:
+            return face.identity
+        if self._encoder is None:
+            self._encoder = shared_encoder()
+        return self._encoder.encode(image, np.asarray(face.landmarks, np.float64))
+
+    def select(self, image: np.ndarray, faces: Sequence[FaceRecord]) -> list[FaceRecord]:
+        """The faces of a frame that ``options.select`` and the identity filter let through."""
+        kept = list(faces)
+        if self.identity is not None:
+            passed = [f for f in kept if self.identity.accepts(self._descriptor(image, f))]
+            self.rejected_by_identity += len(kept) - len(passed)
+            kept = passed
+        if self.options.select == "largest" and len(kept) > 1:
+            kept = [max(kept, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))]
+        return kept
+
+    # ------------------------------------------------------------------ the three steps
+    def prepare(self, image: np.ndarray, faces: Sequence[FaceRecord], select: bool = True) -> Prepared:
+        """Choose the faces and crop each one into the model's input."""
+        chosen = self.select(image, faces) if select else list(faces)
+        size = self.model.input_size
+        crops = [crop(image, model_matrix(face, self.coverage, size), size) for face in chosen]
+        return Prepared(image, chosen, crops)
+
+    def infer(self, items: Sequence[Prepared]) -> None:
+        """Run the model over every crop of ``items``, ``batch_size`` faces per call."""
+        crops = [c for item in items for c in item.crops]
+        faces: list[np.ndarray] = []
+        masks: list[np.ndarray | None] = []
+        for i in range(0, len(crops), self.batch_size):
+            f, m = self.model.infer(crops[i:i + self.batch_size], self.options.side)
+            faces.extend(f)
+            masks.extend(m if m is not None else [None] * len(f))
+        k = 0
+        for item in items:
+            n = len(item.crops)
+            item.outputs = list(zip(faces[k:k + n], masks[k:k + n], strict=True))
+            item.crops = []
+            k += n
+
+    def blend(self, item: Prepared) -> np.ndarray:
+        """The frame with every inferred face masked, colour-matched, sharpened and pasted."""
+        opts, image, size = self.options, item.image, self.model.output_size
+        for face, (new_face, predicted) in zip(item.faces, item.outputs, strict=True):
+            m_out = model_matrix(face, self.coverage, size)
+            old_face = crop(image, m_out, size)
+            mask = model_mask(opts.mask_type, face, self.coverage, size, predicted)
+            new_face = self._color(new_face, old_face, mask)
+            new_face = self._sharpen(new_face)
+            mask = refine_mask(mask, opts.erosion, opts.blur_size, opts.mask_threshold) * self._taper
+            image = paste_face(image, new_face, mask, m_out)
+        return image
+
+    # ------------------------------------------------------------------ whole frames
+    def swap_many(self, frames: Sequence[tuple[np.ndarray, Sequence[FaceRecord]]]) -> list[np.ndarray]:
+        """Swap several frames, their faces batched through the model together."""
+        items = [self.prepare(image, faces) for image, faces in frames]
+        self.infer(items)
+        return [self.blend(item) if item.outputs else item.image for item in items]
+
+    def swap(self, image: np.ndarray, faces: Sequence[FaceRecord]) -> np.ndarray:
+        """One frame with its faces swapped (a new array; without faces, ``image`` itself)."""
+        return self.swap_many([(image, faces)])[0]

@@ -1,0 +1,230 @@
+"""Blend masks for convert, built in the aligned face space, and their refinement.
+
+Every builder returns a float32 ``size``×``size`` mask in [0, 1] for the aligned face image
+that will be pasted back (the swapped face). Coordinates follow cv2: pixel ``i`` is centred
+on ``i``; a *window* ``(x0, y0, x1, y1)`` is in continuous pixels, pixel ``i`` covering
+``[i, i+1)`` (the train augmenter's convention), so a window of the whole face is
+``(0, 0, size, size)``.
+
+The window is the square of the aligned face that the model's output covers (its
+``coverage`` crop, :func:`centre_window`); outside it the "swapped" face is just the original
+one. Kinds (registry :data:`MASKS`):
+
+``rect``
+    The window, i.e. the whole model output (the whole crop when no window is given).
+``facehull``
+    Convex hull of all 68 landmarks, anti-aliased, clipped only by the crop.
+``facehullandrect``
+    The seed's behaviour: ``facehull × rect``. The seed multiplied a frame-space hull by the
+    warped face square; here the crop already clips the hull, so this differs from
+    ``facehull`` only where the hull leaves the window (turned heads, small coverage).
+``components`` / ``extended``
+    The stored landmark-hull masks (:class:`~swapface.align.masks.StoredMask`) warped into
+    this face when the face has them and its matrix is given, else drawn from the landmarks
+    with :func:`~swapface.align.masks.draw_mask` — the same shapes either way.
+``predicted``
+    The model's own mask (model-size, float [0, 1] or uint8 [0, 255]) resized into the window,
+    zero outside it.
+
+:func:`face_mask` builds one from face-space inputs; :func:`build` from a
+:class:`~swapface.align.records.FaceRecord` at any face size. :func:`refine_mask` erodes or
+dilates, feathers and thresholds the result.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from swapface.align.masks import StoredMask, draw_mask
+from swapface.align.records import FaceRecord
+from swapface.align.transform import rescale, transform_points
+from swapface.core.errors import ConfigError
+from swapface.core.registry import Registry
+
+Window = tuple[float, float, float, float]  # x0, y0, x1, y1 in continuous face pixels
+
+MaskBuilder = Callable[["MaskInputs"], np.ndarray]
+MASKS: Registry[MaskBuilder] = Registry("mask")
+
+
+@dataclass(frozen=True)
+class MaskInputs:
+    """What a mask builder may use; all in the aligned face space of ``size`` px."""
+
+    landmarks: np.ndarray  # (68, 2) face pixels
+    size: int
+    window: Window
+    stored: Mapping[str, StoredMask] | None = None
+    face_matrix: np.ndarray | None = None  # 2×3 frame → this face (for stored masks)
+    predicted: np.ndarray | None = None  # the model's mask covering ``window``
+
+
+def centre_window(size: int, fraction: float = 1.0) -> Window:
+    """The centred square covering ``fraction`` of a ``size`` px face (the model's coverage crop)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"window fraction must be in (0, 1], got {fraction}")
+    half = size * fraction / 2.0
+    return (size / 2.0 - half, size / 2.0 - half, size / 2.0 + half, size / 2.0 + half)
+
+
+def window_matrix(window: Window, model_size: int) -> np.ndarray:
+    """2×3 affine mapping model-output pixels onto the face pixels of ``window`` (cv2 centres)."""
+    x0, y0, x1, y1 = window
+    sx, sy = (x1 - x0) / model_size, (y1 - y0) / model_size
+    # Model pixel u covers [u, u+1) → face [x0 + u·sx, x0 + (u+1)·sx); centres map to centres.
+    return np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
+
+
+def _coverage_1d(size: int, lo: float, hi: float) -> np.ndarray:
+    i = np.arange(size, dtype=np.float64)
+    return np.clip(np.minimum(i + 1.0, hi) - np.maximum(i, lo), 0.0, 1.0)
+
+
+def _window_mask(size: int, window: Window) -> np.ndarray:
+    """Exact fractional pixel coverage of the window (1 inside, partial on a sub-pixel edge)."""
+    x0, y0, x1, y1 = window
+    return np.outer(_coverage_1d(size, y0, y1), _coverage_1d(size, x0, x1)).astype(np.float32)
+
+
+def _rect(inputs: MaskInputs) -> np.ndarray:
+    return _window_mask(inputs.size, inputs.window)
+
+
+def _facehull(inputs: MaskInputs) -> np.ndarray:
+    mask = np.zeros((inputs.size, inputs.size), dtype=np.uint8)
+    points = np.round(np.asarray(inputs.landmarks, dtype=np.float64) * 16).astype(np.int32)
+    cv2.fillConvexPoly(mask, cv2.convexHull(points), 255, lineType=cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / np.float32(255)
+
+
+def _facehull_and_rect(inputs: MaskInputs) -> np.ndarray:
+    return _facehull(inputs) * _rect(inputs)
+
+
+def _landmark_mask(kind: str, inputs: MaskInputs) -> np.ndarray:
+    stored = inputs.stored.get(kind) if inputs.stored else None
+    if stored is not None and inputs.face_matrix is not None:
+        mask = stored.for_face(inputs.face_matrix, inputs.size)
+    else:
+        mask = draw_mask(inputs.landmarks, (inputs.size, inputs.size), kind)
+    return mask.astype(np.float32) / np.float32(255)
+
+
+def _components(inputs: MaskInputs) -> np.ndarray:
+    return _landmark_mask("components", inputs)
+
+
+def _extended(inputs: MaskInputs) -> np.ndarray:
+    return _landmark_mask("extended", inputs)
+
+
+def _predicted(inputs: MaskInputs) -> np.ndarray:
+    if inputs.predicted is None:
+        raise ConfigError("mask 'predicted' needs a model that predicts a mask")
+    pred = np.asarray(inputs.predicted)
+    if pred.ndim == 3:
+        pred = pred[..., 0]
+    if pred.ndim != 2 or pred.shape[0] != pred.shape[1]:
+        raise ValueError(f"predicted mask must be square (m, m) or (m, m, 1), got {pred.shape}")
+    pred = pred.astype(np.float32) / np.float32(255) if pred.dtype == np.uint8 else pred
+    pred = np.clip(pred.astype(np.float32, copy=False), 0.0, 1.0)
+    matrix = window_matrix(inputs.window, pred.shape[0])
+    return cv2.warpAffine(pred, matrix, (inputs.size, inputs.size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+MASKS.register_value("rect", _rect, description="the whole model output square")
+MASKS.register_value("facehull", _facehull, description="convex hull of the 68 landmarks")
+MASKS.register_value("facehullandrect", _facehull_and_rect,
+                     description="the seed's: landmark hull clipped by the model's square")
+MASKS.register_value("components", _components,
+                     description="landmark hull of jaw, cheeks, nose, eyes and brows")
+MASKS.register_value("extended", _extended,
+                     description="components with the brows raised to take in the forehead (default)")
+MASKS.register_value("predicted", _predicted,
+                     description="the model's own learned mask (learn_mask=true)")
+
+
+def face_mask(
+    kind: str,
+    landmarks: np.ndarray,
+    size: int,
+    *,
+    window: Window | None = None,
+    stored: Mapping[str, StoredMask] | None = None,
+    face_matrix: np.ndarray | None = None,
+    predicted: np.ndarray | None = None,
+) -> np.ndarray:
+    """float32 (size, size) mask in [0, 1] of ``kind`` for an aligned face of ``size`` px.
+
+    ``landmarks`` are the 68 points in that face; ``window`` the model output's square
+    (default: the whole crop); ``stored`` + ``face_matrix`` (frame → this face) let
+    ``components``/``extended`` use the extract-time masks; ``predicted`` is the model's mask.
+    """
+    inputs = MaskInputs(
+        landmarks=np.asarray(landmarks, dtype=np.float64),
+        size=int(size),
+        window=(0.0, 0.0, float(size), float(size)) if window is None else window,
+        stored=stored,
+        face_matrix=face_matrix,
+        predicted=predicted,
+    )
+    return MASKS.create(kind)(inputs)
+
+
+def build(
+    kind: str,
+    face: FaceRecord,
+    size: int | None = None,
+    *,
+    window: Window | None = None,
+    predicted: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`face_mask` for a stored face, aligned as extracted but at ``size`` px (default its own)."""
+    size = face.size if size is None else int(size)
+    matrix = rescale(face.matrix, size / face.size)
+    return face_mask(kind, transform_points(face.landmarks, matrix), size, window=window,
+                     stored=face.masks, face_matrix=matrix, predicted=predicted)
+
+
+def refine_mask(mask: np.ndarray, erosion: int = 0, blur: int = 0, threshold: float = 0.0) -> np.ndarray:
+    """Erode (or, negative, dilate) by ``erosion`` px, feather by ``blur`` px, zero below ``threshold``.
+
+    Sizes are pixels of the face the mask is for. Outside the crop counts as background, so
+    a ``rect`` mask erodes and feathers from the crop edges too (no seam at the crop border).
+    Feathering spreads the edge ``blur`` px to each side, so the support grows by up to
+    ``blur`` px; combine with ``erosion`` to keep it inside the original edge.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    out = np.asarray(mask, dtype=np.float32)
+    erosion, blur = int(erosion), int(blur)
+    if erosion:
+        radius = abs(erosion)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        op = cv2.erode if erosion > 0 else cv2.dilate
+        out = op(out, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    if blur > 0:
+        k = 2 * blur + 1
+        out = cv2.GaussianBlur(out, (k, k), sigmaX=blur / 3.0, borderType=cv2.BORDER_CONSTANT)
+    if threshold > 0.0:
+        out = np.where(out < threshold, np.float32(0), out)
+    return np.clip(out, 0.0, 1.0)
+
+
+@functools.cache
+def window_taper(size: int, blur: int) -> np.ndarray:
+    """1 inside the model's window, falling smoothly to 0 at its border (read-only array).
+
+    The model only sees (and produces) the coverage window; a mask that reaches past it
+    (``extended`` at the forehead) would otherwise end in a hard straight seam there.
+    """
+    width = max(2, blur, size // 16)
+    taper = refine_mask(np.ones((size, size), np.float32), erosion=width, blur=width)
+    taper.flags.writeable = False  # shared between callers through the cache
+    return taper
