@@ -13,9 +13,9 @@ from swapface.extract.run import ExtractSummary, run_extract
 
 def extract(input: Path, out: Path, **options: Any) -> tuple[ExtractSummary, list[FrameRecord]]:
     options.setdefault("workers", 1)
-    cfg = ExtractConfig(input=input, export_path=str(out / "faces"),
-                        alignments=out / "alignments.db", **options)
-    summary = run_extract(cfg, show_progress=False)
+    cfg = ExtractConfig(input=input, faces=str(out / "faces"), alignments=out / "alignments.db",
+                        **options)
+    summary = run_extract(cfg)
     with AlignmentsStore(out / "alignments.db", readonly=True) as store:
         frames = list(store.frames(with_masks=True))
     return summary, frames

@@ -129,7 +129,7 @@ def test_extract_every_n_size(work, data_dir, capsys):
         meta = read_metadata(out / name)
         assert meta["size"] == 128 and meta["frame_index"] % 5 == 0
         assert set(meta) >= {"source", "frame", "frame_index", "face_index", "box", "landmarks",
-                             "warp_matrix", "coverage", "alignments"}
+                             "matrix", "face_span", "alignments"}
     # --large at a size bigger than any face writes nothing.
     result = jobs.extract_faces(db, data_dir / "video" / "woman_b.mp4", work / "large",
                                 every_n=5, size=4000, large=True)
@@ -213,7 +213,7 @@ def test_smooth_reduces_jitter_without_lag(clip_store, tmp_path):
     from swapface.align.transform import alignment_matrix
 
     face = after[before[10].name].faces[0]
-    np.testing.assert_allclose(face.matrix, alignment_matrix(face.landmarks, face.size, face.coverage),
+    np.testing.assert_allclose(face.matrix, alignment_matrix(face.landmarks, face.size, face.face_span),
                                atol=1e-4)
     assert list(tmp_path.glob("clip.*.bak.db"))
 

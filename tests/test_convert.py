@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -13,36 +14,33 @@ import numpy as np
 import pytest
 
 from swapface.align.store import AlignmentsStore
-from swapface.align.tracks import smooth_frames
 from swapface.align.transform import alignment_matrix
 from swapface.cli.main import main
-from swapface.convert.blend import roi_of
 from swapface.convert.config import ConvertConfig, parse_ranges
 from swapface.convert.pipeline import run_convert
-from swapface.convert.swapper import crop, model_matrix
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import read_image, read_metadata, write_image
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
-from swapface.train.checkpoint import read_architecture
-from swapface.train.config import TrainConfig
-from swapface.train.trainer import Trainer
+from swapface.models.checkpoint import read_architecture
+from swapface.swap import Centred, SwapOptions, load_model
+from swapface.swap.blend import roi_of
+from swapface.swap.geometry import crop, model_matrix
 from tests.extract_helpers import extract
 
 CLIP_FRAMES = 30
 COVERAGE = 0.625
 
 
+SWAP_FIELDS = {f.name for f in dataclasses.fields(SwapOptions)}
+
+
 @pytest.fixture(scope="module")
-def setup(data_dir, tmp_path_factory) -> dict:
+def setup(data_dir, trained, tmp_path_factory) -> dict:
+    """The session's trained model and a 30-frame clip of woman_b with its own store."""
     root = tmp_path_factory.mktemp("convert")
     video = data_dir / "video"
-    extract(video / "woman_a.mp4", root / "A", every_n=40, size=128)
-    extract(video / "woman_b.mp4", root / "B", every_n=20, size=128)
-    model_dir = root / "model"
-    Trainer(TrainConfig(faces_a=root / "A" / "faces", faces_b=root / "B" / "faces",
-                        model_dir=model_dir, model="lightweight", batch_size=4, iterations=3,
-                        model_option=["learn_mask=true"])).run(False)
+    model_dir = trained
     clip = root / "clip.mp4"
     with VideoWriter(clip, probe_video(video / "woman_b.mp4").fps,
                      audio_from=video / "woman_b.mp4", crf=12, preset="ultrafast") as writer:
@@ -60,8 +58,9 @@ def setup(data_dir, tmp_path_factory) -> dict:
 
 
 def _cfg(setup, output: Path, **kw) -> ConvertConfig:
+    swap = SwapOptions(**{k: kw.pop(k) for k in list(kw) if k in SWAP_FIELDS})
     return ConvertConfig(input=setup["clip"], model_dir=setup["model"], output=output,
-                         alignments=setup["store"], **kw)
+                         alignments=setup["store"], swap=swap, **kw)
 
 
 def _frames(folder: Path) -> dict[int, np.ndarray]:
@@ -102,14 +101,13 @@ def test_video_output(setup, tmp_path):
     assert "synthetic media" in tags.get("comment", "")
     # Existing output refused without --overwrite, replaced with it.
     with pytest.raises(ConfigError, match="overwrite"):
-        run_convert(_cfg(setup, out, preset="ultrafast"), show_progress=False)
-    run_convert(_cfg(setup, out, preset="ultrafast", overwrite=True, frame_ranges=["0-1"]),
-                show_progress=False)
+        run_convert(_cfg(setup, out, preset="ultrafast"))
+    run_convert(_cfg(setup, out, preset="ultrafast", overwrite=True, frame_ranges=["0-1"]))
 
 
 def test_frame_ranges_png(setup, tmp_path):
     out = tmp_path / "frames"
-    summary = run_convert(_cfg(setup, out, frame_ranges=["5-12"]), show_progress=False)
+    summary = run_convert(_cfg(setup, out, frame_ranges=["5-12"]))
     frames = _frames(out)
     assert sorted(frames) == list(range(CLIP_FRAMES))
     assert summary.frames_out == CLIP_FRAMES and summary.frames_swapped == 8
@@ -128,8 +126,7 @@ def test_frame_ranges_png(setup, tmp_path):
 
 def test_discard_frames(setup, tmp_path):
     out = tmp_path / "frames"
-    summary = run_convert(_cfg(setup, out, frame_ranges=["3-5", "20"], discard_frames=True),
-                          show_progress=False)
+    summary = run_convert(_cfg(setup, out, frame_ranges=["3-5", "20"], discard_frames=True))
     assert sorted(_frames(out)) == [3, 4, 5, 20]
     assert summary.frames_in == CLIP_FRAMES and summary.frames_out == 4
 
@@ -137,8 +134,7 @@ def test_discard_frames(setup, tmp_path):
 def test_missing_store_is_extracted_on_the_fly(setup, tmp_path):
     clip = tmp_path / "my clip.mp4"  # a space in the path on purpose
     shutil.copy(setup["clip"], clip)
-    summary = run_convert(ConvertConfig(input=clip, model_dir=setup["model"], output=tmp_path / "o"),
-                          show_progress=False)
+    summary = run_convert(ConvertConfig(input=clip, model_dir=setup["model"], output=tmp_path / "o"))
     store = tmp_path / "my clip_alignments.db"
     assert store.is_file()
     with AlignmentsStore(store, readonly=True) as s:
@@ -152,7 +148,7 @@ def test_store_from_another_video_is_refused(setup, tmp_path):
     with pytest.raises(InputError, match="999"):
         run_convert(ConvertConfig(
             input=setup["clip"], model_dir=setup["model"], output=tmp_path / "o2",
-            alignments=tmp_path / "bad.db"), show_progress=False)
+            alignments=tmp_path / "bad.db"))
     # Same frame count, other frame size: caught at the first frame, nothing left behind.
     with AlignmentsStore(tmp_path / "other.db") as store:
         store.set_meta("source_frames", CLIP_FRAMES)
@@ -161,7 +157,7 @@ def test_store_from_another_video_is_refused(setup, tmp_path):
     out = tmp_path / "o3.mp4"
     with pytest.raises(InputError, match="another video"):
         run_convert(ConvertConfig(input=setup["clip"], model_dir=setup["model"], output=out,
-                                  alignments=tmp_path / "other.db"), show_progress=False)
+                                  alignments=tmp_path / "other.db"))
     assert not out.exists() and not list(tmp_path.glob("o3*"))
 
 
@@ -180,7 +176,7 @@ def test_masks_and_colours_stay_in_roi(setup, tmp_path, option):
     index = 10
     out = tmp_path / "f"
     run_convert(_cfg(setup, out, frame_ranges=[str(index)], discard_frames=True,
-                     **{option[0]: option[1]}), show_progress=False)
+                     **{option[0]: option[1]}))
     image = _frames(out)[index]
     original = setup["inputs"][index]
     changed = np.any(image != original, axis=2)
@@ -200,7 +196,7 @@ def test_colour_matching_reduces_lab_gap(setup, tmp_path):
     for method in ("none", "avg-color", "color-transfer"):
         out = tmp_path / method
         run_convert(_cfg(setup, out, frame_ranges=[str(index)], discard_frames=True,
-                         mask_type="facehull", color=method), show_progress=False)
+                         mask_type="facehull", color=method))
         gaps[method] = _lab_gap(_frames(out)[index], original, region)
     assert gaps["avg-color"] < gaps["none"]
     assert gaps["color-transfer"] < gaps["none"]
@@ -219,16 +215,19 @@ def test_model_crop_matches_training_crop(setup):
         assert np.abs(got.astype(np.int16) - expected).mean() < 3.0
 
 
-def test_overwrite_frame_folder(setup, tmp_path):
+def test_overwrite_frame_folder_removes_only_our_old_frames(setup, tmp_path):
     out = tmp_path / "frames"
     out.mkdir()
     (out / "keep.txt").write_text("x")
-    (out / "stale_000099.png").write_bytes(b"")
+    write_image(out / "holiday.png", setup["inputs"][0])  # the user's own picture: no label
     with pytest.raises(ConfigError, match="overwrite"):
-        run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True), show_progress=False)
-    run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True, overwrite=True),
-                show_progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["clip_000001.png", "keep.txt"]
+        run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True))
+    run_convert(_cfg(setup, out, frame_ranges=["2"], discard_frames=True, overwrite=True))
+    assert sorted(p.name for p in out.iterdir()) == ["clip_000002.png", "holiday.png", "keep.txt"]
+    # A second convert replaces the first one's frames (they carry the synthetic label).
+    run_convert(_cfg(setup, out, frame_ranges=["1"], discard_frames=True, overwrite=True))
+    assert sorted(p.name for p in out.iterdir()) == ["clip_000001.png", "holiday.png", "keep.txt"]
+    assert np.array_equal(read_image(out / "holiday.png"), setup["inputs"][0])
 
 
 def _swapped_frames(setup, out: Path) -> list[int]:
@@ -245,20 +244,20 @@ def test_input_aligned_dir_keeps_only_faces_left_in_the_folder(setup, tmp_path):
         elif meta["frame_index"] < 15:
             path.rename(path.with_name(f"000{meta['frame_index']:02d}_{path.name}"))  # sorted copies
     out = tmp_path / "frames"
-    summary = run_convert(_cfg(setup, out, input_aligned_dir=faces), show_progress=False)
+    summary = run_convert(_cfg(setup, out, faces=faces))
     assert _swapped_frames(setup, out) == list(range(10, CLIP_FRAMES))
     assert summary.faces_swapped == CLIP_FRAMES - 10
-    assert any("10 faces not in --input-aligned-dir" in p for p in summary.problems)
+    assert any("10 faces not in --faces" in p for p in summary.problems)
 
 
 def test_identity_filter_and_nfilter(setup, data_dir, tmp_path):
     reference = tmp_path / "woman b.png"
     write_image(reference, setup["inputs"][25])
     ranges = {"frame_ranges": ["0-3"]}
-    keep = run_convert(_cfg(setup, tmp_path / "keep", filter=[reference], **ranges), show_progress=False)
+    keep = run_convert(_cfg(setup, tmp_path / "keep", filter=[reference], **ranges))
     other = run_convert(_cfg(setup, tmp_path / "other", filter=[data_dir / "stills" / "obama.jpg"],
-                             **ranges), show_progress=False)
-    drop = run_convert(_cfg(setup, tmp_path / "drop", nfilter=[reference], **ranges), show_progress=False)
+                             **ranges))
+    drop = run_convert(_cfg(setup, tmp_path / "drop", nfilter=[reference], **ranges))
     assert (keep.faces_swapped, other.faces_swapped, drop.faces_swapped) == (4, 0, 0)
     assert _swapped_frames(setup, tmp_path / "keep") == [0, 1, 2, 3]
     assert _swapped_frames(setup, tmp_path / "drop") == []
@@ -269,16 +268,24 @@ def _jitter(tracks: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(tracks, n=2, axis=0), axis=2).mean())
 
 
+def _smoothed(smoother, frames):
+    out = [f for frame in frames for f in smoother.push(frame)] + smoother.flush()
+    assert [f.index for f in out] == [f.index for f in frames]
+    return out
+
+
 def test_smoothing_reduces_jitter_and_follows_fast_motion(setup):
     frames = [copy.deepcopy(setup["records"][i]) for i in sorted(setup["records"])]
     raw = np.stack([f.faces[0].landmarks for f in frames])
-    stats = smooth_frames(frames, window=5)
+    smoother = Centred(window=5)
+    _smoothed(smoother, frames)
+    stats = smoother.stats
     smooth = np.stack([f.faces[0].landmarks for f in frames])
     assert stats.tracks == 1 and stats.faces == len(frames)
     assert _jitter(smooth) < 0.6 * _jitter(raw)
     face = frames[12].faces[0]
     assert face.masks == {}  # stale stored masks dropped; convert redraws them
-    np.testing.assert_allclose(face.matrix, alignment_matrix(face.landmarks, face.size, face.coverage))
+    np.testing.assert_allclose(face.matrix, alignment_matrix(face.landmarks, face.size, face.face_span))
     # Fast motion: the same landmarks swept ±60 px on a 16-frame period (a whip pan). The
     # centred fit stays on the path; a causal 5-frame mean trails it by ~2 frames.
     t = np.arange(len(frames))
@@ -287,7 +294,7 @@ def test_smoothing_reduces_jitter_and_follows_fast_motion(setup):
     truth = smooth + sweep[:, None, None] * np.array([1.0, 0.0])
     for f, lm in zip(frames, moving, strict=True):
         f.faces[0].landmarks = lm
-    smooth_frames(frames, window=5)
+    _smoothed(Centred(window=5), frames)
     followed = np.stack([f.faces[0].landmarks for f in frames])
     causal = np.stack([moving[max(0, i - 4):i + 1].mean(axis=0) for i in t])
     err = np.linalg.norm(followed - truth, axis=2).mean()
@@ -296,20 +303,17 @@ def test_smoothing_reduces_jitter_and_follows_fast_motion(setup):
 
 
 def test_convert_smoothing_switch(setup, tmp_path):
-    on = run_convert(_cfg(setup, tmp_path / "on", frame_ranges=["10-12"]), show_progress=False)
-    off = run_convert(_cfg(setup, tmp_path / "off", frame_ranges=["10-12"], smooth=False),
-                      show_progress=False)
+    on = run_convert(_cfg(setup, tmp_path / "on", frame_ranges=["10-12"]))
+    off = run_convert(_cfg(setup, tmp_path / "off", frame_ranges=["10-12"], smooth=False))
     assert "faces on 1 tracks" in on.smoothing and off.smoothing == "off"
     a, b = _frames(tmp_path / "on"), _frames(tmp_path / "off")
     assert any(not np.array_equal(a[i], b[i]) for i in (10, 11, 12))
 
 
 def test_coverage_comes_from_the_model_folder(setup, caplog):
-    from swapface.convert.swapper import Swapper
-
     assert read_architecture(setup["model"])["coverage"] == COVERAGE
-    assert Swapper(setup["model"], False, True).coverage == COVERAGE
-    assert Swapper(setup["model"], False, True, coverage=0.8).coverage == 0.8
+    assert load_model(setup["model"], cpu=True).coverage == COVERAGE
+    assert load_model(setup["model"], cpu=True, coverage=0.8).coverage == 0.8
     assert "differs from the 0.625 the model was trained with" in caplog.text
 
 
@@ -323,7 +327,7 @@ def _audio_seconds(path: Path) -> float:
 def test_discard_frames_video_keeps_audio_in_step(setup, tmp_path):
     out = tmp_path / "cut.mkv"
     summary = run_convert(_cfg(setup, out, frame_ranges=["3-10", "20-27"], discard_frames=True,
-                               preset="ultrafast"), show_progress=False)
+                               preset="ultrafast"))
     fps = probe_video(setup["clip"]).fps
     assert summary.frames_out == 16 == sum(1 for _ in iter_video(out))
     # Two cuts, each at most one AAC packet (1024 samples) off.
@@ -334,8 +338,7 @@ def test_gif_output_is_labelled(setup, tmp_path):
     from swapface.media import parse_metadata_comment, read_gif_comment
 
     out = tmp_path / "swapped.gif"
-    summary = run_convert(_cfg(setup, out, frame_ranges=["0-5"], discard_frames=True),
-                          show_progress=False)
+    summary = run_convert(_cfg(setup, out, frame_ranges=["0-5"], discard_frames=True))
     assert summary.frames_out == 6 and summary.frames_swapped == 6
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 6
@@ -344,33 +347,31 @@ def test_gif_output_is_labelled(setup, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "swapped.gif"]
 
 
-def _swapper_and_crops(setup):
-    """A CPU Swapper of the test model and three real face crops at its input size."""
-    from swapface.convert.swapper import Swapper
-
-    swapper = Swapper(setup["model"], False, True)
-    size = swapper.input_size
+def _model_and_crops(setup):
+    """The test model on the CPU and three real face crops at its input size."""
+    model = load_model(setup["model"], cpu=True)
+    size = model.input_size
     crops = [crop(setup["inputs"][i], model_matrix(setup["records"][i].faces[0], COVERAGE, size), size)
              for i in (3, 10, 20)]
-    return swapper, crops
+    return model, crops
 
 
 def test_compiled_model_matches_eager_on_a_padded_batch(setup):
-    swapper, crops = _swapper_and_crops(setup)
-    eager_faces, eager_masks = swapper(crops)
-    assert swapper.compile(batch_size=4)
-    faces, masks = swapper(crops)  # 3 crops padded to the static batch of 4
+    model, crops = _model_and_crops(setup)
+    eager_faces, eager_masks = model.infer(crops, "b")
+    assert model.compile(batch_size=4, side="b")
+    faces, masks = model.infer(crops, "b")  # 3 crops padded to the static batch of 4
     assert faces.shape == eager_faces.shape and masks.shape == eager_masks.shape
     assert np.abs(faces.astype(int) - eager_faces.astype(int)).max() <= 1
     np.testing.assert_allclose(masks, eager_masks, atol=1e-4)
 
 
 def test_tuned_convolutions_match_pytorch_kernels_on_real_crops(setup):
-    swapper, crops = _swapper_and_crops(setup)
-    native_faces, native_masks = swapper(crops)
-    chosen = swapper.tune(batch_size=3)
+    model, crops = _model_and_crops(setup)
+    native_faces, native_masks = model.infer(crops, "b")
+    chosen = model.tune(batch_size=3, side="b")
     assert chosen and set(chosen.values()) <= {"native", "channels_last", "gemm", "winograd2",
                                                "winograd4", "phase_winograd4"}
-    faces, masks = swapper(crops)
+    faces, masks = model.infer(crops, "b")
     assert np.abs(faces.astype(int) - native_faces.astype(int)).max() <= 1
     np.testing.assert_allclose(masks, native_masks, atol=1e-4)

@@ -10,10 +10,10 @@ import pytest
 
 from swapface.align.masks import draw_mask
 from swapface.align.transform import rescale, transform_points, warp_face
-from swapface.convert.blend import mask_support, paste_face, roi_of
-from swapface.convert.masks import MASKS, build, centre_window, face_mask, refine_mask, window_matrix
 from swapface.core.errors import ConfigError
 from swapface.core.images import read_image
+from swapface.swap.blend import mask_support, paste_face, roi_of
+from swapface.swap.masks import MASKS, build, centre_window, face_mask, refine_mask, window_matrix
 from tests.extract_helpers import extract
 
 SIZE = 256

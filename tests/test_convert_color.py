@@ -11,10 +11,10 @@ import pytest
 
 from swapface.align.masks import draw_mask
 from swapface.align.transform import transform_points
-from swapface.convert.color import COLOR_METHODS, adjust_color
-from swapface.convert.sharpen import SHARPEN_METHODS
 from swapface.core.errors import ConfigError
 from swapface.core.images import read_image
+from swapface.swap.color import COLOR_METHODS, adjust_color
+from swapface.swap.sharpen import SHARPEN_METHODS
 from tests.extract_helpers import extract
 
 STAT_METHODS = ("avg-color", "match-hist", "color-transfer")
@@ -69,9 +69,9 @@ def test_registries_list_every_method() -> None:
     with pytest.raises(ConfigError):
         COLOR_METHODS.create("nope")
     with pytest.raises(ConfigError):
-        SHARPEN_METHODS.create("box", radius=0)
+        SHARPEN_METHODS.create("box", {"radius": 0})
     with pytest.raises(ConfigError):
-        SHARPEN_METHODS.create("unsharp", amount=-1)
+        SHARPEN_METHODS.create("unsharp", {"amount": -1})
 
 
 @pytest.mark.parametrize("method", COLOR_METHODS.names())
@@ -151,28 +151,30 @@ def test_empty_mask_leaves_statistics_methods_as_identity(faces: dict[str, np.nd
 @pytest.mark.parametrize("method", ["box", "gaussian", "unsharp"])
 def test_sharpen_adds_detail_and_leaves_flat_images_alone(faces: dict[str, np.ndarray], method: str) -> None:
     face = faces["new"]
-    sharpen = SHARPEN_METHODS.create(method, amount=1.0, radius=1.5)
+    sharpen = SHARPEN_METHODS.create(method, {"amount": 1.0, "radius": 1.5})
     out = sharpen(face)
     assert out.dtype == np.uint8 and out.shape == face.shape
     assert _laplacian_variance(out) > 1.2 * _laplacian_variance(face)
     # More amount, more sharpening.
-    stronger = SHARPEN_METHODS.create(method, amount=2.0, radius=1.5)(face)
+    stronger = SHARPEN_METHODS.create(method, {"amount": 2.0, "radius": 1.5})(face)
     assert _laplacian_variance(stronger) > _laplacian_variance(out)
     flat = np.full((64, 48, 3), (30, 128, 220), dtype=np.uint8)
     assert np.array_equal(sharpen(flat), flat)
-    assert np.array_equal(SHARPEN_METHODS.create(method, amount=0.0)(face), face)
+    assert np.array_equal(SHARPEN_METHODS.create(method, {"amount": 0.0})(face), face)
 
 
 def test_sharpen_none_is_identity(faces: dict[str, np.ndarray]) -> None:
-    sharpen = SHARPEN_METHODS.create("none", amount=3.0, radius=2.0)
+    sharpen = SHARPEN_METHODS.create("none")
     out = sharpen(faces["new"])
+    with pytest.raises(ConfigError, match="unknown option"):  # none takes no options
+        SHARPEN_METHODS.create("none", {"amount": 3.0})
     assert np.array_equal(out, faces["new"]) and out is not faces["new"]
 
 
 def test_unsharp_threshold_spares_faint_detail() -> None:
     rng = np.random.default_rng(0)
     noise = np.clip(128 + rng.normal(0, 1.0, (64, 64, 3)), 0, 255).astype(np.uint8)
-    out = SHARPEN_METHODS.create("unsharp", amount=2.0, radius=1.0, threshold=10)(noise)
+    out = SHARPEN_METHODS.create("unsharp", {"amount": 2.0, "radius": 1.0, "threshold": 10})(noise)
     assert np.array_equal(out, noise)
 
 

@@ -15,9 +15,10 @@ import pytest
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import read_image, write_image
 from swapface.evaluate import EvaluateConfig, EvaluateResult, run_evaluate
-from swapface.evaluate.identity import IdentityReference, describe_largest, shared_encoder
-from swapface.evaluate.pairing import make_finder, pair_faces
+from swapface.evaluate.identity import IdentityReference
+from swapface.evaluate.pairing import make_finders, pair_faces
 from swapface.evaluate.plots import HLine, Series, line_plot, nice_ticks
+from swapface.faces.identity import describe_largest, shared_encoder
 from swapface.media.video import iter_video
 
 FRAMES = 16
@@ -40,7 +41,7 @@ def clip(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
             break
         images.append(image)
     src = write_frames(root / "source", images)
-    finder = make_finder(EvaluateConfig(source=src, swapped=src, reference_b=src))
+    finder = make_finders(EvaluateConfig(source=src, swapped=src, reference_b=src))[0]
     (face,) = finder.find(images[0])
     return {"root": root, "source": src, "images": images, "centre": face.landmarks.mean(axis=0),
             "reference": data_dir / "stills" / "biden.jpg"}
@@ -51,7 +52,7 @@ def evaluate(clip: dict, swapped: Path, name: str, **kw) -> EvaluateResult:
     kw.setdefault("reference_b", clip["reference"])
     cfg = EvaluateConfig(source=kw.pop("source", clip["source"]), swapped=swapped,
                          report=clip["root"] / f"report_{name}", **kw)
-    return run_evaluate(cfg, show_progress=False)
+    return run_evaluate(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def rotated(clip: dict, degrees: float) -> Path:
 def test_identity_ranks_the_same_person_closer(data_dir: Path) -> None:
     stills = data_dir / "stills"
     cfg = EvaluateConfig(source=stills, swapped=stills, reference_b=stills)
-    finder, encoder = make_finder(cfg), shared_encoder()
+    finder, encoder = make_finders(cfg)[0], shared_encoder()
     obama = IdentityReference.load(stills / "obama.jpg", finder, encoder)
     biden = IdentityReference.load(stills / "biden.jpg", finder, encoder)
     probe = describe_largest(read_image(stills / "obama2.jpg"), finder, encoder)
@@ -86,7 +87,7 @@ def test_identity_reference_from_a_folder_averages_its_faces(data_dir: Path, tmp
     for name in ("obama.jpg", "obama2.jpg"):
         write_image(folder / name.replace(".jpg", ".png"), read_image(stills / name))
     cfg = EvaluateConfig(source=stills, swapped=stills, reference_b=folder)
-    finder, encoder = make_finder(cfg), shared_encoder()
+    finder, encoder = make_finders(cfg)[0], shared_encoder()
     ref = IdentityReference.load(folder, finder, encoder)
     assert ref.descriptors.shape == (2, 128)
     biden = describe_largest(read_image(stills / "biden.jpg"), finder, encoder)
@@ -187,8 +188,8 @@ def test_bad_input_is_refused_clearly(clip: dict, tmp_path: Path, data_dir: Path
 
 # ------------------------------------------------------------------ small parts
 def test_pairing_follows_position_not_list_order(clip: dict) -> None:
-    finder = make_finder(EvaluateConfig(source=clip["source"], swapped=clip["source"],
-                                        reference_b=clip["source"]))
+    finder = make_finders(EvaluateConfig(source=clip["source"], swapped=clip["source"],
+                                         reference_b=clip["source"]))[0]
     image = clip["images"][0]
     wide = np.concatenate([image, image[:, ::-1]], axis=1)  # two faces side by side
     faces = finder.find(wide)

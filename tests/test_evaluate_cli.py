@@ -14,11 +14,11 @@ from swapface.core.images import read_image
 from swapface.evaluate.reconstruction import score_faces
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
+from swapface.models import build_model, model_options
+from swapface.models.checkpoint import freeze_architecture, save_checkpoint
+from swapface.swap.model import load_model
 from swapface.train.augment import AugmentConfig, Augmenter
-from swapface.train.checkpoint import freeze_architecture, save_checkpoint
 from swapface.train.data import FaceSet
-from swapface.train.inference import load_for_inference
-from swapface.train.models import build_model, model_options
 from tests.extract_helpers import extract
 
 FRAMES = 12
@@ -78,8 +78,8 @@ def setup(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_reconstruction_scores_own_faces_above_the_other_identity(setup: dict) -> None:
-    loaded = load_for_inference(setup["model"], cpu=True)
-    model, device = loaded.model, loaded.device
+    loaded = load_model(setup["model"], cpu=True)
+    model, device = loaded.module, loaded.device
     faces = setup["faces"]
     aa = score_faces(model, faces["a"], "a", COVERAGE, device=device)
     ba = score_faces(model, faces["b"], "a", COVERAGE, device=device)  # B through A's decoder

@@ -25,7 +25,7 @@ def test_config_file_and_cli_precedence(tmp_path):
     with pytest.raises(ConfigError, match="sizee"):
         build_config(ExtractConfig, {"input": "x"}, load_config_file(cfg_file, "extract"))
     with pytest.raises(ConfigError):
-        ExtractConfig(input="x", coverage=3.0)
+        ExtractConfig(input="x", face_span=3.0)
 
 
 def test_min_size_drops_small_faces(data_dir, tmp_path):
@@ -60,10 +60,10 @@ def test_blurry_faces_go_to_their_own_folder(data_dir, tmp_path):
 
 def test_jpg_identity_and_size(data_dir, tmp_path):
     summary, frames = extract(data_dir / "stills" / "two_people.jpg", tmp_path, jpg=True,
-                              identity=True, size=128, coverage=0.7)
+                              identity=True, size=128, face_span=0.7)
     assert summary.faces_written == 2
     a, b = frames[0].faces
-    assert a.file.endswith(".jpg") and a.size == 128 and a.coverage == 0.7
+    assert a.file.endswith(".jpg") and a.size == 128 and a.face_span == 0.7
     assert read_image(tmp_path / "faces" / a.file).shape == (128, 128, 3)
     meta = read_metadata(tmp_path / "faces" / a.file)
     assert meta["face_index"] == a.face_index and meta["size"] == 128
@@ -85,7 +85,7 @@ def test_cli_extract_with_config_file(data_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("detector", ["mtcnn", "mediapipe"])
 def test_neural_detectors_in_the_pipeline(data_dir, tmp_path, detector):
-    from swapface.extract.detectors import DETECTORS
+    from swapface.faces.detectors import DETECTORS
 
     if not DETECTORS.is_available(detector):
         pytest.skip(f"{detector} not installed")

@@ -52,7 +52,7 @@ def test_face_files_carry_metadata_matching_the_store(dlib_faces_run):
     meta = read_metadata(out / "faces" / face.file)
     assert meta is not None
     np.testing.assert_allclose(meta["landmarks"], face.landmarks, atol=1e-3)
-    np.testing.assert_allclose(meta["warp_matrix"], face.matrix, atol=1e-6)
+    np.testing.assert_allclose(meta["matrix"], face.matrix, atol=1e-6)
     assert read_image(out / "faces" / face.file).shape == (256, 256, 3)
     assert (out / "faces" / "masks" / face.file).is_file()
     assert set(face.masks) == {"components", "extended"}

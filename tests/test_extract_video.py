@@ -135,9 +135,9 @@ def test_sigkill_then_skip_existing_equals_a_clean_run(data_dir, tmp_path):
 
 def test_read_only_input_outputs_go_to_cwd_where_later_stages_find_them(data_dir, tmp_path,
                                                                          monkeypatch):
-    from swapface.align.store import default_store_path
     from swapface.extract.config import ExtractConfig
     from swapface.extract.run import run_extract
+    from swapface.media.source import default_store_path
 
     shelf = tmp_path / "read only"
     shelf.mkdir()
@@ -148,7 +148,7 @@ def test_read_only_input_outputs_go_to_cwd_where_later_stages_find_them(data_dir
     work.mkdir()
     monkeypatch.chdir(work)
     try:
-        summary = run_extract(ExtractConfig(input=clip, every_n=100), show_progress=False)
+        summary = run_extract(ExtractConfig(input=clip, every_n=100))
     finally:
         shelf.chmod(0o755)
     assert summary.faces_written == 4

@@ -132,7 +132,7 @@ def test_probe_and_decode_are_frame_exact(video_dir: Path, name: str, frames: in
 def test_export_every_frame_with_manifest(video_dir: Path, tmp_path: Path) -> None:
     clip = video_dir / "woman_b.mp4"
     out = tmp_path / "frames"
-    summary = export_frames(clip, out, show_progress=False)
+    summary = export_frames(clip, out)
 
     assert (summary.container_frames, summary.decoded, summary.written) == (354, 354, 354)
     assert summary.problems == [] and summary.stale_files == []
@@ -160,21 +160,20 @@ def test_export_every_frame_with_manifest(video_dir: Path, tmp_path: Path) -> No
     }
 
     # Re-exporting every 5th frame into the same folder flags the other frames as stale.
-    again = export_frames(clip, out, every_n=5, show_progress=False)
+    again = export_frames(clip, out, every_n=5)
     assert again.written == 71 and again.decoded == 354
     assert len(again.stale_files) == 354 - 71
 
 
 def test_export_every_n_and_resampled_fps(small_clip: Path, tmp_path: Path) -> None:
-    every5 = export_frames(small_clip, tmp_path / "n5", every_n=5, fmt="jpg",
-                           show_progress=False)
+    every5 = export_frames(small_clip, tmp_path / "n5", every_n=5, fmt="jpg")
     indices = [e["index"] for e in json.loads((tmp_path / "n5" / "frames.json").read_bytes())
                ["frames"]]
     assert indices == list(range(0, 275, 5)) and every5.written == 55
     assert len(list((tmp_path / "n5").glob("*.jpg"))) == 55
 
     # 10 fps from 29.97 fps: first frame of each 0.1 s interval, no duplicates, no gaps.
-    resampled = export_frames(small_clip, tmp_path / "fps10", fps=10, show_progress=False)
+    resampled = export_frames(small_clip, tmp_path / "fps10", fps=10)
     entries = json.loads((tmp_path / "fps10" / "frames.json").read_bytes())["frames"]
     stamps = np.array([e["timestamp"] for e in entries])
     rel = stamps - stamps[0]
@@ -194,12 +193,11 @@ def test_round_trip_with_audio_in_unicode_paths(small_clip: Path, small_frames: 
     clip = work / "clip ü.mp4"
     shutil.copyfile(small_clip, clip)
     frames_dir = work / "frames ü"
-    exported = export_frames(clip, frames_dir, show_progress=False)
+    exported = export_frames(clip, frames_dir)
     assert exported.written == 275
 
     output = work / "out ü.mp4"
-    summary = assemble_video(frames_dir, output, reference=clip, crf=18, preset="veryfast",
-                             show_progress=False)
+    summary = assemble_video(frames_dir, output, reference=clip, crf=18, preset="veryfast")
     assert summary.frames == summary.images == 275
     assert summary.fps == Fraction(2997, 100) and summary.fps_from == "reference"
     assert summary.audio and not summary.padded and summary.problems == []
@@ -239,8 +237,7 @@ def test_assemble_odd_size_no_audio_reference_and_metadata(video_dir: Path,
     output = tmp_path / "odd.mp4"
     summary = assemble_video(frames_dir, output, reference=video_dir / "man_b.mp4",
                              preset="veryfast", metadata={"comment": "test",
-                                                          "synthetic_media": "true"},
-                             show_progress=False)
+                                                          "synthetic_media": "true"})
     assert summary.padded and summary.frames == 12 and not summary.audio
     assert summary.fps == 30
     info = probe_video(output)
@@ -267,8 +264,7 @@ def test_assemble_unreadable_image_keeps_timing(video_dir: Path, small_frames: l
     (frames_dir / "notes.txt").write_text("ignored")
     # --fps wins over the reference's 30 fps; its 11.8 s of audio is cut to the 0.2 s video.
     summary = assemble_video(frames_dir, tmp_path / "out.mkv", fps=Fraction(30000, 1001),
-                             reference=video_dir / "woman_b.mp4", preset="ultrafast",
-                             show_progress=False)
+                             reference=video_dir / "woman_b.mp4", preset="ultrafast")
     assert summary.frames == summary.images == 6 and summary.audio
     streams = stream_summary(tmp_path / "out.mkv")
     assert streams["video_end"] == pytest.approx(6 * 1001 / 30000, abs=2e-3)
@@ -316,7 +312,7 @@ def test_truncated_video_yields_what_it_can(video_dir: Path, tmp_path: Path) -> 
     reference = [image for index, _, image in iter_video(faststart) if index < len(frames)]
     assert all(np.array_equal(f.image, r) for f, r in zip(frames, reference, strict=True))
 
-    summary = export_frames(cut, tmp_path / "frames", every_n=10, show_progress=False)
+    summary = export_frames(cut, tmp_path / "frames", every_n=10)
     assert summary.decoded == len(frames) and summary.written == (len(frames) + 9) // 10
     assert summary.problems and not summary.complete
     manifest = json.loads((tmp_path / "frames" / "frames.json").read_bytes())
@@ -340,7 +336,7 @@ def test_non_video_input_is_an_input_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(InputError):
         probe_video(path)
     with pytest.raises(InputError):
-        export_frames(path, tmp_path / "out", show_progress=False)
+        export_frames(path, tmp_path / "out")
 
 
 # ---------------------------------------------------------------- CLI

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from swapface.core.errors import ConfigError
-from swapface.extract.aligners import ALIGNERS
-from swapface.extract.aligners.mediapipe_mesh import MESH_TO_IBUG68, mesh_to_ibug68
-from swapface.extract.detectors import DETECTORS, Detection
-from swapface.extract.detectors.mediapipe_detector import _MissingMatplotlib, load_mediapipe
+from swapface.faces.aligners import ALIGNERS
+from swapface.faces.aligners.mediapipe_mesh import MESH_TO_IBUG68, mesh_to_ibug68
+from swapface.faces.detectors import DETECTORS, Detection
+from swapface.faces.detectors.mediapipe_detector import _MissingMatplotlib, load_mediapipe
 
 try:
     load_mediapipe()
@@ -71,8 +71,8 @@ def test_unavailable_without_mediapipe():
     code = (
         "import sys; sys.modules['mediapipe'] = None\n"
         "from swapface.core.errors import ConfigError\n"
-        "from swapface.extract.aligners import ALIGNERS\n"
-        "from swapface.extract.detectors import DETECTORS\n"
+        "from swapface.faces.aligners import ALIGNERS\n"
+        "from swapface.faces.detectors import DETECTORS\n"
         "assert 'mediapipe' not in DETECTORS.available() + ALIGNERS.available()\n"
         "for registry in (DETECTORS, ALIGNERS):\n"
         "    try:\n"

@@ -13,7 +13,7 @@ import pytest
 # pattern fits and nothing is faulted in again; by default every cycle maps a new block.
 PROBE = """
 import json, resource, sys, torch
-from swapface.core.memory import retain_freed_memory
+from swapface.core.runtime import retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory()
 elements = 64 * 2**20  # 256 MiB of float32: 65536 pages when faulted in

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from swapface.extract.detectors import DETECTORS, Detection
-from swapface.extract.detectors.mtcnn import _weights_present
+from swapface.faces.detectors import DETECTORS, Detection
+from swapface.faces.detectors.mtcnn import _weights_present
 
 if not _weights_present():
     pytest.skip("mtcnn weights missing: pip install --no-deps facenet-pytorch==2.6.0",
@@ -119,7 +119,7 @@ def test_points5_inside_box(detector) -> None:
 
 def test_threshold_and_upsample(detector) -> None:
     still = cv2.imread(str(FACES / "2008_002470.jpg"))  # six faces of ~37-52 px
-    strict = DETECTORS.create("mtcnn", device="cpu", threshold=1.01)
+    strict = DETECTORS.create("mtcnn", {"threshold": 1.01}, device="cpu")
     assert strict.detect([still]) == [[]]
     # upsample=0 looks for faces of 80 px and up, so it finds fewer of these small ones
     assert len(detector.detect([still], upsample=0)[0]) < len(detector.detect([still])[0])

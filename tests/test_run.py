@@ -77,8 +77,9 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
             budgets.append(cfg.minutes)
             self.cfg = cfg
 
-        def run(self, show_progress=True):
+        def run(self, progress, cancel):
             time.sleep(0.6)
+            cancel.cancel("SIGINT")  # what the CLI's signal handler does on Ctrl-C
             return TrainSummary(str(self.cfg.model_dir), 0, 2, 0.6, 1.0, {}, "SIGINT")
 
     monkeypatch.setattr(project_run, "Trainer", StoppedTrainer)

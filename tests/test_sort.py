@@ -15,16 +15,13 @@ from swapface.core.images import read_image, read_metadata, write_image
 from swapface.curate import SortConfig, sort_faces, undo_sort
 from swapface.curate.features import head_pose
 from swapface.curate.sort import CACHE_NAME, list_faces
-from tests.extract_helpers import extract
 
 
 @pytest.fixture(scope="module")
-def faces(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Faces of two people: woman_a without stored identities, woman_b with them."""
-    root = tmp_path_factory.mktemp("sort_src")
-    extract(data_dir / "video" / "woman_a.mp4", root / "a", every_n=20, size=128)
-    extract(data_dir / "video" / "woman_b.mp4", root / "b", every_n=20, size=128, identity=True)
-    return {"a": root / "a" / "faces", "b": root / "b" / "faces"}
+def faces(pair) -> dict[str, Path]:
+    """Faces of two people from the session's extraction (read-only: tests copy them):
+    woman_a without stored identities, woman_b with them."""
+    return {"a": pair.a.faces, "b": pair.b.faces}
 
 
 def _copy_faces(src: Path, dst: Path, limit: int | None = None) -> list[Path]:
@@ -150,7 +147,7 @@ def _misalign(size: int, degrees: float = 25.0, shift: float = 12.0) -> np.ndarr
 
 
 def test_distance_puts_misaligned_faces_last(faces: dict[str, Path], tmp_path: Path) -> None:
-    """Faces rotated 25° and shifted, with the matching (wrong) warp_matrix, come last."""
+    """Faces rotated 25° and shifted, with the matching (wrong) matrix, come last."""
     folder = tmp_path / "distance"
     originals = _copy_faces(faces["a"], folder, limit=20)
     bad = []
@@ -158,7 +155,7 @@ def test_distance_puts_misaligned_faces_last(faces: dict[str, Path], tmp_path: P
         meta = read_metadata(p)
         assert meta is not None
         rot = _misalign(meta["size"])
-        meta["warp_matrix"] = (rot @ np.vstack([meta["warp_matrix"], [0, 0, 1]])).tolist()
+        meta["matrix"] = (rot @ np.vstack([meta["matrix"], [0, 0, 1]])).tolist()
         img = cv2.warpAffine(read_image(p), rot, (meta["size"], meta["size"]),
                              borderMode=cv2.BORDER_REPLICATE)
         name = f"aaa_bad_{p.name}"

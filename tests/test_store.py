@@ -63,7 +63,7 @@ def _face(lm: np.ndarray, index: int, rng: np.random.Generator) -> FaceRecord:
         landmarks=lm,
         matrix=alignment_matrix(lm, 256, 0.6),
         size=256,
-        coverage=0.6,
+        face_span=0.6,
         detector="dlib-cnn",
         identity=identity / np.linalg.norm(identity),
         blur=float(rng.uniform(10, 500)),
@@ -111,7 +111,7 @@ def test_round_trip_is_exact(store_path: Path, frames: list[FrameRecord]) -> Non
         assert store.count_faces() == sum(len(f.faces) for f in frames)
         assert store.get_meta("source") == {"path": "clip.mp4", "frames": len(frames)}
         got = list(store.frames(with_masks=True))
-        face_ids = [fid for fid, _, _ in store.faces()]
+        face_ids = [face.id for _, _, face in store.faces()]
         thumbs = [store.thumbnail(fid) for fid in face_ids]
     assert [f.name for f in got] == [f.name for f in frames]
     expected_thumbs = []
@@ -122,6 +122,7 @@ def test_round_trip_is_exact(store_path: Path, frames: list[FrameRecord]) -> Non
         for a, b in zip(want.faces, have.faces, strict=True):
             expected_thumbs.append(a.thumbnail)
             assert b.face_index == a.face_index
+            assert b.id is not None and b.id == face_ids[len(expected_thumbs) - 1]
             assert b.box == a.box
             assert b.confidence == a.confidence
             assert b.matrix.dtype == np.float64
@@ -129,8 +130,8 @@ def test_round_trip_is_exact(store_path: Path, frames: list[FrameRecord]) -> Non
             assert b.landmarks.shape == (68, 2)
             assert np.array_equal(_f32(b.landmarks), _f32(a.landmarks))  # float32-exact
             assert np.array_equal(b.identity, a.identity)
-            assert (b.size, b.coverage, b.detector, b.blur, b.file) == (
-                a.size, a.coverage, a.detector, a.blur, a.file)
+            assert (b.size, b.face_span, b.detector, b.blur, b.file) == (
+                a.size, a.face_span, a.detector, a.blur, a.file)
             assert set(b.masks) == set(MASK_TYPES)
             for kind in MASK_TYPES:
                 assert np.array_equal(b.masks[kind].matrix, a.masks[kind].matrix)
@@ -159,13 +160,41 @@ def test_numpy_scalars_are_stored_as_numbers(tmp_path: Path, frames: list[FrameR
 
 def test_schema_version_and_reopen_does_not_migrate(store_path: Path) -> None:
     with AlignmentsStore(store_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 1
+        assert store.schema_version == SCHEMA_VERSION == 2
     with AlignmentsStore(store_path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == 2
         assert store.count_frames() == len(FRAME_NAMES)
     conn = sqlite3.connect(store_path)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
     conn.close()
+
+
+def _as_version_1(path: Path) -> None:
+    """Turn a current store back into what swapface wrote before the face_span rename."""
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("ALTER TABLE faces RENAME COLUMN face_span TO coverage")
+        conn.execute("DELETE FROM schema_version WHERE version > 1")
+    conn.close()
+
+
+def test_version_1_store_is_read_in_place_and_migrated_on_write(
+        store_path: Path, frames: list[FrameRecord]) -> None:
+    _as_version_1(store_path)
+    spans = [face.face_span for f in frames for face in f.faces]
+    with AlignmentsStore(store_path, readonly=True) as store:  # read-only: nothing is changed
+        assert store.schema_version == 1
+        assert [face.face_span for _, _, face in store.faces()] == spans
+    conn = sqlite3.connect(store_path)
+    assert "coverage" in {row[1] for row in conn.execute("PRAGMA table_info(faces)")}
+    conn.close()
+    with AlignmentsStore(store_path) as store:  # writable: migrated once
+        assert store.schema_version == 2
+        assert [face.face_span for _, _, face in store.faces()] == spans
+    conn = sqlite3.connect(store_path)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(faces)")}
+    conn.close()
+    assert "face_span" in columns and "coverage" not in columns
 
 
 def test_newer_schema_is_refused(store_path: Path) -> None:
@@ -290,7 +319,7 @@ def test_export_import_round_trip(
                     (*a.landmarks.min(axis=0), *a.landmarks.max(axis=0)), abs=1e-3)
             else:
                 assert b.box == a.box
-                # Same landmarks, same size/coverage: the recomputed matrix matches.
+                # Same landmarks, same size/face span: the recomputed matrix matches.
                 assert np.allclose(b.matrix, a.matrix, atol=1e-3)
 
 
@@ -303,13 +332,13 @@ def test_seed_import_computes_missing_matrix_and_uses_options(
         "b.jpg": [{"landmark": lm.tolist(), "box": [1, 2, 300, 400], "confidence": 0.75}],
         "a.jpg": [],
     }))
-    result = interchange.import_json(src, tmp_path / "s.db", "seed", size=128, coverage=0.8)
+    result = interchange.import_json(src, tmp_path / "s.db", "seed", size=128, face_span=0.8)
     assert (result.frames, result.faces) == (2, 1)
     with AlignmentsStore(tmp_path / "s.db", readonly=True) as store:
         got = {f.name: f for f in store.frames()}
     assert (got["a.jpg"].index, got["b.jpg"].index) == (0, 1)
     (face,) = got["b.jpg"].faces
-    assert (face.size, face.coverage, face.confidence) == (128, 0.8, 0.75)
+    assert (face.size, face.face_span, face.confidence) == (128, 0.8, 0.75)
     assert face.box == (1, 2, 300, 400)
     assert np.allclose(face.matrix, alignment_matrix(lm, 128, 0.8))
 
@@ -419,7 +448,7 @@ def test_cli_export_import_info(cli, tmp_path: Path, store_path: Path, capsys) -
     capsys.readouterr()
     assert cli(["alignments", "info", str(store_path)]) == 0
     text = capsys.readouterr().out
-    assert "schema version:   1" in text and "faces:            11" in text
+    assert "schema version:   2" in text and "faces:            11" in text
     assert "clip.mp4" in text
     assert cli(["alignments", "info", "--json", str(store_path)]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -436,7 +465,7 @@ def test_cli_user_errors(cli, tmp_path: Path, capsys) -> None:
     good = tmp_path / "good.json"
     good.write_text("{}")
     assert cli(["alignments", "import", str(good), str(tmp_path / "s.db"),
-                "--coverage", "3"]) == 2
+                "--face-span", "3"]) == 2
 
 
 def test_atomic_writes_get_normal_permissions(tmp_path):

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from swapface.core.errors import ConfigError
-from swapface.train import checkpoint as ckpt
+from swapface.models import checkpoint as ckpt
+from swapface.swap.model import trained_coverage
 
 
 def _model_and_optimizer(seed: int = 0) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -89,7 +90,7 @@ def test_frozen_architecture_refuses_changes(tmp_path):
 def test_coverage_is_recorded_and_old_folders_are_upgraded(tmp_path):
     old = {"model": "original", "options": {"learn_mask": False}}
     ckpt.freeze_architecture(tmp_path, old)  # a folder from before coverage was recorded
-    assert ckpt.trained_coverage(ckpt.read_architecture(tmp_path)) == 0.625  # the old default
+    assert trained_coverage(ckpt.read_architecture(tmp_path)) == 0.625  # the old default
     ckpt.freeze_architecture(tmp_path, {**old, "coverage": 0.75})
     assert ckpt.read_architecture(tmp_path)["coverage"] == 0.75
     with pytest.raises(ConfigError, match="coverage"):
@@ -99,7 +100,7 @@ def test_coverage_is_recorded_and_old_folders_are_upgraded(tmp_path):
 _SAVER = """
 import sys, torch
 from torch import nn
-from swapface.train.checkpoint import save_checkpoint
+from swapface.models.checkpoint import save_checkpoint
 from pathlib import Path
 torch.manual_seed(0)
 model = nn.Linear(1024, 2048)  # 8 MB of weights: saves take long enough to be hit

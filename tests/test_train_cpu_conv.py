@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from swapface.train import conv_tuning
-from swapface.train.conv_tuning import TunedForward, algorithm_applies, installed, tune_convolutions
-from swapface.train.models import build_model
+from swapface.models import build_model, conv_tuning
+from swapface.models.conv_tuning import TunedForward, algorithm_applies, installed, tune_convolutions
 from tests.test_train_losses import as_tensor, face64, face96  # noqa: F401  (fixtures)
 
 

@@ -9,13 +9,12 @@ import pytest
 import torch
 
 from swapface.core.errors import ConfigError
-from swapface.train.checkpoint import load_checkpoint
+from swapface.models import build_model, model_options
+from swapface.models.checkpoint import load_checkpoint
+from swapface.models.gan import GanModel, SelfAttention
 from swapface.train.config import TrainConfig
 from swapface.train.gan import GanConfig, GanObjective
-from swapface.train.models import build_model, model_options
-from swapface.train.models.gan import GanModel, SelfAttention
 from swapface.train.trainer import Trainer
-from tests.extract_helpers import extract
 
 TINY = {"size": 64, "base_filters": 8, "encoder_dim": 32}
 
@@ -123,12 +122,9 @@ def test_generator_loss_trains_the_generator_not_the_discriminator() -> None:
 
 
 @pytest.fixture(scope="module")
-def faces(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A few real 128-px faces per identity (sparse frames keep the extract short)."""
-    root = tmp_path_factory.mktemp("gan_faces")
-    for side, clip, every in (("A", "woman_a.mp4", 150), ("B", "woman_b.mp4", 60)):
-        extract(data_dir / "video" / clip, root / side, every_n=every, size=128)
-    return root / "A" / "faces", root / "B" / "faces"
+def faces(pair) -> tuple[Path, Path]:
+    """The session's 128 px face folders of the two training clips (read-only)."""
+    return pair.a.faces, pair.b.faces
 
 
 def test_trainer_saves_and_resumes_the_discriminator_optimizer(faces, tmp_path) -> None:
@@ -138,7 +134,7 @@ def test_trainer_saves_and_resumes_the_discriminator_optimizer(faces, tmp_path) 
 
     trainer = Trainer(cfg(2, model="gan", model_option=[f"{k}={v}" for k, v in TINY.items()]))
     assert trainer.gan is not None
-    summary = trainer.run(False)
+    summary = trainer.run()
     assert summary.iteration == 2
     assert all(torch.isfinite(torch.tensor(v)) for v in summary.last_losses.values())
     header = (tmp_path / "loss_log.csv").read_text().splitlines()[0].split(",")
@@ -152,4 +148,4 @@ def test_trainer_saves_and_resumes_the_discriminator_optimizer(faces, tmp_path) 
     for pid, values in saved.extra_optimizers["discriminator"]["state"].items():
         assert torch.equal(state[pid]["exp_avg"], values["exp_avg"])
         assert float(state[pid]["step"]) == 2
-    assert resumed.run(False).iteration == 3
+    assert resumed.run().iteration == 3

@@ -13,7 +13,7 @@ from torch import nn
 
 from swapface.core.config import add_arguments
 from swapface.core.errors import ConfigError
-from swapface.train.models import (
+from swapface.models import (
     MODELS,
     SIDES,
     SwapModel,
@@ -21,8 +21,8 @@ from swapface.train.models import (
     model_config_class,
     model_options,
 )
-from swapface.train.models.lightweight import SIZES as LIGHTWEIGHT_SIZES
-from swapface.train.models.resnet import SIZES as RESNET_SIZES
+from swapface.models.lightweight import SIZES as LIGHTWEIGHT_SIZES
+from swapface.models.resnet import SIZES as RESNET_SIZES
 
 # Small options per registered model, so every test stays fast on a 2-core CPU.
 SMALL: dict[str, dict[str, object]] = {
@@ -61,7 +61,7 @@ def test_shapes_and_ranges(name: str, learn_mask: bool) -> None:
             small_model(name, learn_mask)
         return
     model = small_model(name, learn_mask)
-    assert model.learn_mask is learn_mask and model.name == name
+    assert model.learn_mask is learn_mask and isinstance(model, MODELS.get(name).factory)
     x = batch(model)
     out = model.output_size
     with torch.no_grad():
