@@ -150,7 +150,7 @@ def seed_loop(clip: Path, store: Path, model_dir: Path, out: Path, name: str) ->
     defaults = ConvertConfig(input=clip, model_dir=model_dir, output=out)
     with Timer() as timer:
         count = seed_frames(clip, faces, model, device, frames_dir)
-        assemble_video(frames_dir, out, reference=clip, crf=defaults.crf,
+        assemble_video(frames_dir, out, overwrite=True, reference=clip, crf=defaults.crf,
                        preset=defaults.preset)
     return count, timer
 

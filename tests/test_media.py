@@ -359,6 +359,22 @@ def test_cli_frames_assemble_info(small_clip: Path, tmp_path: Path,
     info = probe_video(output)
     assert info.frame_count == 11 and info.fps == Fraction(2997, 2500)
 
+    # An existing output stays unless --overwrite; the reference is never written over.
+    before = output.read_bytes()
+    assert main(["video", "assemble", str(frames_dir), str(output), "--preset", "ultrafast",
+                 "-q"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and output.read_bytes() == before
+    reference = work / "reference.mp4"
+    shutil.copy(small_clip, reference)
+    assert main(["video", "assemble", str(frames_dir), str(reference), "--reference",
+                 str(reference), "--overwrite", "-q"]) == 2
+    assert "is the reference video" in capsys.readouterr().err
+    assert reference.read_bytes() == small_clip.read_bytes()
+    assert main(["video", "assemble", str(frames_dir), str(output), "--preset", "ultrafast",
+                 "--fps", "10", "--overwrite", "-q"]) == 0
+    assert probe_video(output).fps == 10
+    capsys.readouterr()
+
     assert main(["video", "info", str(output), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["frame_count"] == 11 and shown["has_audio"] is False

@@ -43,6 +43,7 @@ class AssembleOptions:
         choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                  "slower", "veryslow"],
     )
+    overwrite: bool = option(False, help="replace an existing output (never the reference)")
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _run_assemble(cfg: AssembleOptions, progress: Progress) -> int:
 
     summary = assemble_video(
         cfg.frames_dir, cfg.output, reference=cfg.reference, fps=cfg.fps, crf=cfg.crf,
-        preset=cfg.preset, progress=progress,
+        preset=cfg.preset, overwrite=cfg.overwrite, progress=progress,
     )
     print("\n".join(summary.lines()), file=sys.stderr)
     return 0

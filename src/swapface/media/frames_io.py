@@ -309,6 +309,7 @@ def assemble_video(
     crf: int = 18,
     preset: str = "medium",
     metadata: dict[str, str] | None = None,
+    overwrite: bool = False,
     progress: Progress = SILENT,
 ) -> AssembleSummary:
     """Encode the images of ``frames_dir`` (natural order) into an H.264 video, atomically.
@@ -317,7 +318,8 @@ def assemble_video(
     the rate recorded in the folder's ``frames.json``, else 30. Audio of ``reference`` is
     copied, aligned to its first video frame and cut at the end of the new video. An image
     that cannot be read is replaced by the previous frame (reported as a problem) so the
-    timing, and lip sync with the audio, stay intact.
+    timing, and lip sync with the audio, stay intact. An existing ``output`` is replaced only
+    with ``overwrite``, and never when it is the reference (its audio is read while writing).
     """
     started = time.perf_counter()
     frames_dir, output = Path(frames_dir), Path(output)
@@ -338,6 +340,10 @@ def assemble_video(
         raise InputError(f"cannot write to {output.parent}")
     if reference is not None:
         probe_video(reference)  # a clear InputError now rather than after encoding
+        if output.exists() and output.samefile(reference):
+            raise ConfigError(f"the output {output} is the reference video: write elsewhere")
+    if output.exists() and not overwrite:
+        raise ConfigError(f"output exists: {output} (pass --overwrite to replace it)")
     rate, rate_from = _choose_fps(fps, reference, frames_dir)
 
     src = ImageFolderSource.open(frames_dir)
