@@ -230,7 +230,8 @@ def test_undo_restores_every_name(faces: dict[str, Path], tmp_path: Path) -> Non
     assert len(after) == len(before) and after != before
     assert sum(1 for n in after if n.startswith("000_size_")) >= 5
     entries = json.loads(summary.log.read_text())["renames"]
-    assert all(Path(e["new"]).exists() for e in entries)
+    assert all((summary.log.parent / e["new"]).exists() for e in entries)
+    assert not any(Path(e["new"]).is_absolute() or Path(e["old"]).is_absolute() for e in entries)
     assert main(["sort", "--undo", str(summary.log), "-q"]) == 0
     assert _names(folder) == before
     assert not [d for d in folder.iterdir() if d.is_dir() and d.name != "masks"]
@@ -281,6 +282,83 @@ def test_crash_between_phases_is_undoable(faces: dict[str, Path], tmp_path: Path
     assert json.loads(log.read_text())["state"] == "pending"
     assert undo_sort(log).restored == 8
     assert _names(folder) == before
+
+
+def _sorted_copy(faces: dict[str, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Ten faces sorted by size into ``sorted/`` with --keep; (input, output, log)."""
+    folder, out = tmp_path / "src", tmp_path / "sorted"
+    _copy_faces(faces["a"], folder, limit=10)
+    assert main(["sort", str(folder), "-o", str(out), "--by", "size", "--keep", "-q"]) == 0
+    return folder, out, next(out.glob("sort_log_*.json"))
+
+
+def test_undo_works_from_another_directory(faces: dict[str, Path], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = Path("rel")  # typed relative: the log must not depend on the working directory
+    _copy_faces(faces["b"], folder, limit=6)
+    before = _names(folder)
+    summary = sort_faces(SortConfig(input=folder, by="hist"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert undo_sort(tmp_path / summary.log).restored == 6
+    assert _names(tmp_path / "rel") == before
+
+
+def test_undo_that_restores_nothing_keeps_the_log(faces: dict[str, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder, out, log = _sorted_copy(faces, tmp_path)
+    for p in list_faces(folder):  # originals gone: the copies must stay, the log stays live
+        p.unlink()
+    assert main(["sort", "--undo", str(log), "-q"]) == 2
+    assert "nothing in" in capsys.readouterr().err
+    assert json.loads(log.read_text())["state"] == "done" and len(list_faces(out)) == 10
+
+
+def _crafted(log: Path, **changes) -> None:
+    payload = json.loads(log.read_text())
+    payload.update(changes)
+    log.write_text(json.dumps(payload))
+
+
+@pytest.mark.parametrize("mode", ["copy", "move"])
+def test_crafted_undo_log_touches_nothing_outside_the_sorted_folders(
+        faces: dict[str, Path], tmp_path: Path, mode: str) -> None:
+    """A face folder received with a sort log that points at the user's other files."""
+    folder, out, log = _sorted_copy(faces, tmp_path)
+    sentinel = tmp_path / "precious"
+    sentinel.mkdir()
+    photo = sentinel / "holiday.png"
+    shutil.copy(list_faces(folder)[0], photo)
+    (sentinel / "notes.txt").write_text("mine")
+    snapshot = {p.name: p.read_bytes() for p in sentinel.iterdir()}
+    victim = str(photo)
+    renames = [
+        {"old": victim, "new": victim},  # delete / move the user's photo
+        {"old": "../precious/notes.txt", "new": "../precious/holiday.png"},
+        {"old": "holiday.png", "new": "/etc/hostname"},
+        {"old": "../../x.png", "new": "00001_x.png"},
+        {"old": 5, "new": None},
+        "garbage",
+    ]
+    if mode == "move":
+        renames.append({"old": "a.png", "new": "00002_a.png", "tmp": "../precious/holiday.png"})
+    _crafted(log, mode=mode, format=2, input=str(sentinel), renames=renames,
+             created_dirs=["..", "../precious", "/tmp"])
+    with pytest.raises(Exception, match="nothing in"):
+        undo_sort(log)
+    assert {p.name: p.read_bytes() for p in sentinel.iterdir()} == snapshot
+    assert len(list_faces(out)) == 10 and len(list_faces(folder)) == 10
+
+
+def test_copy_undo_keeps_a_copy_that_differs_from_its_original(faces: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    _, out, log = _sorted_copy(faces, tmp_path)
+    edited = list_faces(out)[0]
+    edited.write_bytes(edited.read_bytes() + b"edited")  # the user changed this copy
+    summary = undo_sort(log)
+    assert summary.removed_copies == 9 and list_faces(out) == [edited]
 
 
 def test_cli_errors() -> None:

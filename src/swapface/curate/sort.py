@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -210,10 +211,30 @@ def _log_path(folder: Path) -> Path:
     return path
 
 
+LOG_FORMAT = 2  # 2: "new" relative to the log's folder, "old"/"tmp" relative to "input"
+
+
+def _relative_entries(entries: list[dict[str, str]], log_dir: Path, input_dir: Path
+                      ) -> list[dict[str, str]]:
+    """What the log records: paths relative to its own folder and to the input folder, so
+    an undo works from any working directory and a moved folder pair still undoes."""
+    out = []
+    for e in entries:
+        rel = {"old": os.path.relpath(e["old"], input_dir), "new": os.path.relpath(e["new"], log_dir)}
+        if "tmp" in e:
+            rel["tmp"] = os.path.relpath(e["tmp"], input_dir)
+        out.append(rel)
+    return out
+
+
 def apply_plan(plan: list[tuple[Path, Path]], copy: bool, log_path: Path,
                info: dict[str, Any]) -> list[dict[str, str]]:
-    """Move (two phases) or copy ``src → dst`` pairs, logging every rename first."""
+    """Move (two phases) or copy ``src → dst`` pairs, logging every rename first.
+
+    Returns the entries with absolute paths; ``info["input"]`` is the resolved input folder.
+    """
     token = uuid.uuid4().hex[:8]
+    log_dir, input_dir = log_path.resolve().parent, Path(info["input"])
     sources = {src for src, _ in plan}
     taken: set[Path] = set()
     entries = []
@@ -221,17 +242,18 @@ def apply_plan(plan: list[tuple[Path, Path]], copy: bool, log_path: Path,
         if dst in taken or (dst.exists() and dst not in sources):
             dst = _unique(dst, taken)
         taken.add(dst)
-        entry = {"old": str(src), "new": str(dst)}
+        entry = {"old": str(src.resolve()), "new": str(dst.resolve())}
         if not copy:
-            entry["tmp"] = str(src.with_name(f"{_TMP_PREFIX}{token}_{i}{src.suffix}"))
+            entry["tmp"] = str(src.resolve().with_name(f"{_TMP_PREFIX}{token}_{i}{src.suffix}"))
         entries.append(entry)
-    created = sorted({str(Path(e["new"]).parent) for e in entries
-                      if not Path(e["new"]).parent.exists()})
-    payload = {**info, "mode": "copy" if copy else "move", "state": "pending",
-               "created_dirs": created, "renames": entries}
+    created = sorted({Path(e["new"]).parent for e in entries if not Path(e["new"]).parent.exists()})
+    payload = {**info, "format": LOG_FORMAT, "mode": "copy" if copy else "move",
+               "state": "pending",
+               "created_dirs": [os.path.relpath(d, log_dir) for d in created],
+               "renames": _relative_entries(entries, log_dir, input_dir)}
     _write_log(log_path, payload)
     for d in created:
-        Path(d).mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)
     if copy:
         for e in entries:
             shutil.copy2(e["old"], e["new"])
@@ -245,6 +267,7 @@ def apply_plan(plan: list[tuple[Path, Path]], copy: bool, log_path: Path,
                 e["new"] = str(target)
             os.rename(e["tmp"], target)
     payload["state"] = "done"
+    payload["renames"] = _relative_entries(entries, log_dir, input_dir)
     _write_log(log_path, payload)
     return entries
 
@@ -254,57 +277,135 @@ class UndoSummary:
     restored: int = 0
     removed_copies: int = 0
     missing: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # entries pointing where a sort never writes
 
     def lines(self) -> list[str]:
         out = [f"undo: {self.restored} restored, {self.removed_copies} copies removed"]
         if self.missing:
             out.append(f"missing: {len(self.missing)} (e.g. {self.missing[0]})")
+        if self.refused:
+            out.append(f"refused: {len(self.refused)} log entries outside the sorted folders "
+                       f"(e.g. {self.refused[0]}); those files were not touched")
         return out
 
 
+_DUP = re.compile(r"_dup\d+$")
+
+
+def _face_name(path: Path) -> tuple[str, str]:
+    """A file's name as sort leaves it unchanged: no rank prefix, no ``_dupN``."""
+    return _DUP.sub("", strip_sort_prefix(path.stem)), path.suffix.lower()
+
+
+class _UndoPaths:
+    """Where a (possibly received, possibly crafted) sort log may point: copies and sorted
+    names inside the log's folder, originals and temp names inside the recorded input
+    folder, and each restored name the face's own name. Anything else is refused."""
+
+    def __init__(self, log_file: Path, payload: dict[str, Any]) -> None:
+        self.log_dir = log_file.resolve().parent
+        self.relative = payload.get("format", 1) >= 2
+        recorded = payload.get("input")
+        self.input_dir = Path(recorded).resolve() if isinstance(recorded, str) else self.log_dir
+        if not self.input_dir.is_dir():
+            raise InputError(f"{log_file}: the sorted folder {self.input_dir} no longer exists")
+
+    def _resolve(self, value: Any, base: Path) -> Path | None:
+        if not isinstance(value, str) or not value or "\x00" in value:
+            return None
+        path = Path(value)
+        if self.relative and path.is_absolute():
+            return None
+        path = (base / path if self.relative else path).resolve()
+        return path if path.is_relative_to(base) and path != base else None
+
+    def entry(self, e: Any) -> tuple[Path, Path, Path | None] | None:
+        """(old, new, tmp) of a log entry, or None when it is not a sort's rename."""
+        if not isinstance(e, dict):
+            return None
+        old = self._resolve(e.get("old"), self.input_dir)
+        new = self._resolve(e.get("new"), self.log_dir)
+        tmp = self._resolve(e["tmp"], self.input_dir) if "tmp" in e else None
+        if old is None or new is None or ("tmp" in e and tmp is None):
+            return None
+        if not (is_image_path(old) and _face_name(old) == _face_name(new)):
+            return None
+        if tmp is not None and not tmp.name.startswith(_TMP_PREFIX):
+            return None
+        return old, new, tmp
+
+    def created_dir(self, value: Any) -> Path | None:
+        return self._resolve(value, self.log_dir)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
 def undo_sort(log_file: Path) -> UndoSummary:
-    """Restore every name recorded in a sort log (also after a sort that crashed)."""
+    """Restore every name recorded in a sort log (also after a sort that crashed).
+
+    The log may come from someone else: every path is confined (:class:`_UndoPaths`), a copy
+    is deleted only when it is byte-identical to its original, nothing is overwritten, and a
+    log that restores nothing stays as it was.
+    """
     if not log_file.is_file():
         raise InputError(f"sort log not found: {log_file}")
     try:
         payload = json.loads(log_file.read_text(encoding="utf-8"))
         entries = payload["renames"]
-    except (ValueError, KeyError) as exc:
+        if not isinstance(entries, list):
+            raise ValueError("renames is not a list")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise InputError(f"not a sort log: {log_file}: {exc}") from exc
     if payload.get("state") == "undone":
         raise InputError(f"{log_file} was already undone")
+    paths = _UndoPaths(log_file, payload)
     summary = UndoSummary()
+    checked = []
+    for e in entries:
+        entry = paths.entry(e)
+        if entry is None:
+            summary.refused.append(str(e.get("new") if isinstance(e, dict) else e)[:200])
+        else:
+            checked.append(entry)
     token = uuid.uuid4().hex[:8]
     if payload.get("mode") == "copy":
-        for e in entries:
-            new, old = Path(e["new"]), Path(e["old"])
-            if new.exists() and old.exists():
+        for old, new, _ in checked:
+            if new.is_file() and old.is_file() and _same_bytes(new, old):
                 new.unlink()
                 summary.removed_copies += 1
             elif not old.exists():
-                summary.missing.append(e["old"])
+                summary.missing.append(str(old))
     else:
         staged: list[tuple[Path, Path]] = []
-        for i, e in enumerate(entries):
-            current = next((Path(e[k]) for k in ("new", "tmp") if k in e and Path(e[k]).exists()),
-                           None)
+        for i, (old, new, tmp) in enumerate(checked):
+            current = next((p for p in (new, tmp) if p is not None and p.is_file()), None)
             if current is None:
-                if not Path(e["old"]).exists():
-                    summary.missing.append(e["old"])
+                if not old.exists():
+                    summary.missing.append(str(old))
                 continue
-            tmp = current.with_name(f"{_TMP_PREFIX}undo_{token}_{i}{current.suffix}")
-            os.rename(current, tmp)
-            staged.append((tmp, Path(e["old"])))
+            staged_name = current.with_name(f"{_TMP_PREFIX}undo_{token}_{i}{current.suffix}")
+            os.rename(current, staged_name)
+            staged.append((staged_name, old))
         taken: set[Path] = set()
-        for tmp, old in staged:
-            old.parent.mkdir(parents=True, exist_ok=True)
+        for staged_name, old in staged:
+            old.parent.mkdir(parents=True, exist_ok=True)  # inside the input folder (checked)
             target = _unique(old, taken) if old.exists() else old
-            os.rename(tmp, target)
+            os.rename(staged_name, target)
             summary.restored += 1
-    for d in sorted(payload.get("created_dirs", []), key=len, reverse=True):
-        for sub in (Path(d) / "masks", Path(d)):
+    dirs = [d for d in (paths.created_dir(v) for v in payload.get("created_dirs", [])) if d]
+    for d in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
+        for sub in (d / "masks", d):
             with contextlib.suppress(OSError):
                 sub.rmdir()
+    if entries and summary.restored + summary.removed_copies == 0:
+        raise InputError(
+            f"nothing in {log_file} could be undone ({len(summary.missing)} missing, "
+            f"{len(summary.refused)} refused); the log is left as it was")
     payload["state"] = "undone"
     _write_log(log_file, payload)
     return summary
@@ -412,7 +513,7 @@ def sort_faces(cfg: SortConfig, progress: Progress = SILENT) -> SortSummary:
     if in_place and cfg.cache:
         for e in entries:
             old, new = Path(e["old"]), Path(e["new"])
-            if new.parent == folder and old.parent == folder:
+            if new.parent == folder.resolve() and old.parent == folder.resolve():
                 cache.rename(old.name, new.name)
         cache.save()
     summary.seconds = time.perf_counter() - start
