@@ -259,3 +259,51 @@ def test_no_faces_move(tmp_path):
     assert sorted(p.name for p in (frames / jobs.NO_FACES_DIR).iterdir()) == ["f0.png", "f1.png", "f2.png"]
     with pytest.raises(InputError):
         jobs.no_faces(db, tmp_path / "clip.mp4", move=True)
+
+
+# ------------------------------------------------------------------------------ crafted names
+def _sentinel(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    folder = tmp_path / "precious"
+    folder.mkdir()
+    write_image(folder / "photo.png", np.full((8, 8, 3), 7, np.uint8))
+    return folder, {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("name", ["../x.png", "/etc/passwd", "a/../../x.png", "a\\b.png", ".", ""])
+def test_store_and_import_refuse_names_that_leave_the_folder(tmp_path: Path, name: str, capsys):
+    with AlignmentsStore(tmp_path / "a.db") as store, pytest.raises(InputError):
+        store.put_frame(FrameRecord(0, name, None, 32, 32))
+    doc = tmp_path / "align.json"
+    doc.write_text(json.dumps({name: []}))
+    assert main(["alignments", "import", str(doc), str(tmp_path / "b.db")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "b.db").exists() or AlignmentsStore(tmp_path / "b.db",
+                                                               readonly=True).count_frames() == 0
+
+
+def test_moves_never_leave_the_folder_even_for_a_crafted_store(work, tmp_path: Path):
+    """A store received from someone else, edited with raw SQL past every check."""
+    db, faces = work / "alignments.db", work / "faces"
+    sentinel, snapshot = _sentinel(tmp_path)
+    frame = _frames(db)[0]
+    extra = copy.deepcopy(frame.faces[0])
+    extra.face_index, extra.file = 1, f"{frame.name}_1.png"
+    with AlignmentsStore(db) as store:
+        store.put_frame(dataclasses.replace(frame, faces=[frame.faces[0], extra]))
+    outside = str(Path("..") / ".." / sentinel.name / "photo.png")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE faces SET file=? WHERE face_index=1", (outside,))
+        conn.execute("INSERT INTO frames(idx, name, timestamp, width, height) "
+                     "VALUES (99999, ?, NULL, 8, 8)", (f"../{sentinel.name}/photo.png",))
+    conn.close()
+    moved = jobs.multi_faces(db, faces, move=True)
+    assert outside in moved.refused and moved.moved == 1
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    assert jobs.no_faces(db, frames, move=True).refused == [f"../{sentinel.name}/photo.png"]
+    assert {p.name: p.read_bytes() for p in sentinel.iterdir()} == snapshot
+    # remove-faces treats the outside name as a face not in the folder: the row goes, no file
+    assert outside in jobs.remove_faces(db, faces).removed
+    assert {p.name: p.read_bytes() for p in sentinel.iterdir()} == snapshot

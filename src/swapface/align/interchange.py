@@ -57,7 +57,7 @@ from swapface.align.records import FaceRecord, FrameRecord
 from swapface.align.store import AlignmentsStore
 from swapface.align.transform import DEFAULT_FACE_SPAN, alignment_matrix
 from swapface.core.errors import ConfigError, InputError
-from swapface.core.fileio import atomic_write_bytes, natural_key
+from swapface.core.fileio import atomic_write_bytes, contained, is_safe_name, natural_key
 from swapface.core.images import ImageReadError, read_image
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,9 @@ def _check_top(data: Any, source: str) -> dict[str, Any]:
     for name, faces in data.items():
         if not name.strip():
             raise InputError(f"{source}: empty frame name")
+        if not is_safe_name(name) or "/" in name:
+            raise InputError(f"{source}: frame name {name!r} is not a plain file name "
+                             "(no folders, '..' or absolute paths)")
         if not isinstance(faces, list):
             raise InputError(
                 f"{source}: frame {name!r}: expected a list of faces, "
@@ -316,8 +319,8 @@ def _face_record(
 
 
 def _frame_size(frames_dir: Path, name: str) -> tuple[int, int] | None:
-    path = frames_dir / name
-    if not path.is_file():
+    path = contained(frames_dir, name)
+    if path is None or not path.is_file():
         return None
     try:
         image = read_image(path)

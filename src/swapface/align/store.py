@@ -27,6 +27,7 @@ import numpy as np
 from swapface.align.masks import StoredMask
 from swapface.align.records import FaceRecord, FrameRecord
 from swapface.core.errors import InputError
+from swapface.core.fileio import is_safe_name
 
 SCHEMA_VERSION = 2
 
@@ -133,6 +134,19 @@ class FrameSlot:
     timestamp: float | None
     width: int
     height: int
+
+
+def _check_file(file: str | None) -> None:
+    if file is not None and not is_safe_name(file):
+        raise InputError(f"face file name {file!r} is not a plain name inside the face folder")
+
+
+def _check_names(frame: FrameRecord) -> None:
+    """Names become paths later (moves, reads): only plain names below a folder get in."""
+    if not is_safe_name(frame.name) or "/" in frame.name:
+        raise InputError(f"frame name {frame.name!r} is not a plain file name")
+    for face in frame.faces:
+        _check_file(face.file)
 
 
 class AlignmentsStore:
@@ -303,6 +317,7 @@ class AlignmentsStore:
 
         The faces get their new row ids (``face.id``).
         """
+        _check_names(frame)
         with self.transaction():
             self.conn.execute("DELETE FROM frames WHERE idx=?", (frame.index,))
             cur = self.conn.execute(
@@ -353,10 +368,12 @@ class AlignmentsStore:
 
     def set_face_file(self, face_id: int, file: str | None) -> int:
         """Point face ``face_id`` at another face image (relative to its face folder)."""
+        _check_file(file)
         return self.conn.execute("UPDATE faces SET file=? WHERE id=?", (file, int(face_id))).rowcount
 
     def set_face_file_at(self, frame_index: int, face_index: int, file: str | None) -> int:
         """:meth:`set_face_file` for the face known by (frame index, face index)."""
+        _check_file(file)
         return self.conn.execute(
             "UPDATE faces SET file=? WHERE face_index=? AND frame_id="
             "(SELECT id FROM frames WHERE idx=?)", (file, int(face_index), int(frame_index))).rowcount

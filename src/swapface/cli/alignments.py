@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,15 +223,23 @@ def _multi_faces_args(parser: argparse.ArgumentParser) -> None:
     _json_arg(parser)
 
 
+def _print_refused(names: list[str]) -> None:
+    if names:
+        print(f"not moved: {len(names)} names outside the folder or already set aside "
+              f"(e.g. {names[0]!r})", file=sys.stderr)
+
+
 def _multi_faces(args: argparse.Namespace) -> int:
     result = jobs.multi_faces(args.store, args.faces, move=args.move)
     if args.json:
         print(json.dumps({"count": len(result.frames), "moved": result.moved,
-                          "frames": result.frames}, indent=2, ensure_ascii=False))
+                          "refused": result.refused, "frames": result.frames},
+                         indent=2, ensure_ascii=False))
         return 0
     _print_backup(result.backup)
     print(f"frames with more than one face: {len(result.frames)}"
           + (f"; moved {result.moved} face files" if args.move else ""))
+    _print_refused(result.refused)
     for frame in result.frames:
         print(f"  {frame['index']}\t{frame['name']}\t{frame['faces']} faces")
     return 0
@@ -249,11 +258,13 @@ def _no_faces(args: argparse.Namespace) -> int:
     result = jobs.no_faces(args.store, args.frames, move=args.move)
     if args.json:
         print(json.dumps({"count": len(result.frames), "moved": result.moved,
+                          "refused": result.refused,
                           "frames": [{"index": i, "name": n} for i, n in result.frames]},
                          indent=2, ensure_ascii=False))
         return 0
     print(f"frames with no faces: {len(result.frames)}"
           + (f"; moved {result.moved} frame images" if args.move else ""))
+    _print_refused(result.refused)
     for index, name in result.frames:
         print(f"  {index}\t{name}")
     return 0

@@ -73,3 +73,25 @@ def is_writable_dir(path: Path) -> bool:
 def natural_key(name: str) -> list[object]:
     """'frame2' < 'frame10' — the order people number frames in."""
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
+
+
+def is_safe_name(name: object) -> bool:
+    """A name from a file someone else may have written (a store, a JSON import, a log) that
+    can only ever mean a path *below* a folder: relative, ``/``-separated, no ``..``/``.``
+    or empty parts, no backslash or NUL."""
+    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
+        return False
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def contained(root: str | os.PathLike[str], name: object) -> Path | None:
+    """``root / name`` when ``name`` is safe and the path, links resolved, stays below
+    ``root``; None otherwise. Check at every use, not only on import."""
+    if not is_safe_name(name):
+        return None
+    base = Path(root)
+    path = base / str(name)
+    resolved, top = path.resolve(), base.resolve()
+    return path if resolved != top and resolved.is_relative_to(top) else None

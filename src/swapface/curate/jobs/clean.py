@@ -9,6 +9,7 @@ from pathlib import Path
 
 from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.errors import InputError
+from swapface.core.fileio import contained
 from swapface.curate.jobs.common import face_files
 from swapface.faces.meta import FaceFileMeta
 
@@ -28,7 +29,8 @@ def remove_faces(store_path: str | Path, faces_dir: str | Path) -> RemoveFacesSu
         raise InputError(f"face folder not found: {faces_dir}")
     with AlignmentsStore(store_path, readonly=True) as store:
         rows = store.face_refs()
-    gone = [(r.id, r.file) for r in rows if r.file and not (faces_dir / r.file).is_file()]
+    gone = [(r.id, r.file) for r in rows
+            if r.file and not ((path := contained(faces_dir, r.file)) and path.is_file())]
     if not gone:
         return RemoveFacesSummary(None, [], len(rows))
     backup = backup_store(store_path)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.errors import InputError
+from swapface.core.fileio import contained
 from swapface.curate.jobs.common import MULTI_FACES_DIR, NO_FACES_DIR
 
 
@@ -47,6 +48,7 @@ class MultiFacesSummary:
     frames: list[dict[str, Any]]  # {"index", "name", "faces", "files"}
     moved: int = 0
     backup: Path | None = None
+    refused: list[str] = field(default_factory=list)  # names outside the folder, or taken
 
 
 def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
@@ -71,21 +73,29 @@ def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
     if faces_dir is None:
         raise InputError("--move needs the face folder")
     faces_dir = Path(faces_dir)
-    moves = [(fid, file) for idx, faces in by_frame.items() if len(faces) > 1
-             for fid, _, file in faces if file and (faces_dir / file).is_file()
-             and not file.startswith(MULTI_FACES_DIR + "/")]
+    target = faces_dir / MULTI_FACES_DIR
+    moves = []
+    for faces in (f for f in by_frame.values() if len(f) > 1):
+        for fid, _, file in faces:
+            path = contained(faces_dir, file) if file else None
+            if path is None or not path.is_file() or file.startswith(MULTI_FACES_DIR + "/"):
+                if file and path is None:
+                    summary.refused.append(file)
+                continue
+            if (target / path.name).exists():  # never replace a file already set aside
+                summary.refused.append(file)
+                continue
+            moves.append((fid, path))
     if not moves:
         return summary
     summary.backup = backup_store(store_path)
-    target = faces_dir / MULTI_FACES_DIR
     target.mkdir(parents=True, exist_ok=True)
     with AlignmentsStore(store_path, create=False) as store, store.transaction():
-        for fid, file in moves:
-            new = f"{MULTI_FACES_DIR}/{Path(file).name}"
-            store.set_face_file(fid, new)
+        for fid, path in moves:
+            store.set_face_file(fid, f"{MULTI_FACES_DIR}/{path.name}")
         # Files move only after the rows are written; the commit follows right away.
-        for _, file in moves:
-            os.replace(faces_dir / file, target / Path(file).name)
+        for _, path in moves:
+            os.replace(path, target / path.name)
             summary.moved += 1
     return summary
 
@@ -94,6 +104,7 @@ def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
 class NoFacesSummary:
     frames: list[tuple[int, str]]
     moved: int = 0
+    refused: list[str] = field(default_factory=list)  # names outside the folder, or taken
 
 
 def no_faces(store_path: str | Path, frames_dir: str | Path | None = None, *,
@@ -107,8 +118,12 @@ def no_faces(store_path: str | Path, frames_dir: str | Path | None = None, *,
     frames_dir = Path(frames_dir)
     target = frames_dir / NO_FACES_DIR
     for _, name in summary.frames:
-        if (frames_dir / name).is_file():
+        path = contained(frames_dir, name)
+        if path is None or "/" in name or (target / name).exists():
+            summary.refused.append(name)
+            continue
+        if path.is_file():
             target.mkdir(exist_ok=True)
-            os.replace(frames_dir / name, target / name)
+            os.replace(path, target / name)
             summary.moved += 1
     return summary
