@@ -64,6 +64,52 @@ def test_falls_back_to_an_older_checkpoint_when_the_newest_is_damaged(tmp_path):
     assert ckpt.load_checkpoint(tmp_path).state["iteration"] == 1
 
 
+def test_saving_an_iteration_again_never_deletes_the_complete_one(tmp_path, monkeypatch):
+    """Resume-then-stop saves the same iteration twice; a kill during the second save must
+    leave a loadable checkpoint of that iteration (it used to be deleted first)."""
+    model, opt = _model_and_optimizer()
+    first = ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 5})
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt  # the moment after the folder is in place, before latest.json
+
+    monkeypatch.setattr(ckpt, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 5, "note": "second"})
+    monkeypatch.undo()
+    assert first.is_dir()
+    loaded = ckpt.load_checkpoint(tmp_path)
+    assert loaded.state["iteration"] == 5 and loaded.state.get("note") == "second"
+    again = ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 5, "note": "third"}, keep=2)
+    assert ckpt.load_checkpoint(tmp_path).path == again
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "iter_0000005_001", "iter_0000005_002"]
+
+
+def test_the_newest_complete_checkpoint_wins_over_a_stale_pointer(tmp_path):
+    model, opt = _model_and_optimizer()
+    ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 4})
+    ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 6})
+    (tmp_path / ckpt.LATEST).write_text('{"checkpoint": "checkpoints/iter_0000004"}')
+    assert ckpt.load_checkpoint(tmp_path).state["iteration"] == 6
+
+
+def test_a_transient_load_error_is_raised_not_replaced_by_older_weights(tmp_path, monkeypatch):
+    model, opt = _model_and_optimizer()
+    ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 1})
+    ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 2})
+    real_read = ckpt._read
+
+    def out_of_memory(folder, device):
+        if folder.name == "iter_0000002":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_read(folder, device)
+
+    monkeypatch.setattr(ckpt, "_read", out_of_memory)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        ckpt.load_checkpoint(tmp_path)
+
+
 def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     model, opt = _model_and_optimizer()
     ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 1})

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from swapface.core.errors import ConfigError, SwapfaceError
@@ -107,9 +109,9 @@ def save_checkpoint(
     one as ``optimizer-<name>.safetensors``.
     """
     iteration = int(state["iteration"])
-    name = f"iter_{iteration:07d}"
     parent = model_dir / ("snapshots" if snapshot else "checkpoints")
     parent.mkdir(parents=True, exist_ok=True)
+    name = _free_name(parent, iteration)
     final = parent / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=parent))
     try:
@@ -128,9 +130,7 @@ def save_checkpoint(
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if final.exists():  # same iteration saved twice (e.g. resume then immediate stop)
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        os.replace(tmp, final)  # a new name: the complete checkpoints stay until pruned
         _fsync_dir(parent)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -145,8 +145,27 @@ def save_checkpoint(
     return final
 
 
+def _free_name(parent: Path, iteration: int) -> str:
+    """``iter_0000500``, or ``iter_0000500_001`` ... when that iteration is saved again (a
+    resume that stops at once): never delete a complete checkpoint to make room for one."""
+    name, k = f"iter_{iteration:07d}", 0
+    while (parent / name).exists():
+        k += 1
+        name = f"iter_{iteration:07d}_{k:03d}"
+    return name
+
+
+def _order(path: Path) -> tuple[int, int, str]:
+    """Newest first by (iteration, re-save number); odd names last."""
+    match = re.fullmatch(r"iter_(\d+)(?:_(\d+))?", path.name)
+    if match is None:
+        return (-1, -1, path.name)
+    return (int(match.group(1)), int(match.group(2) or 0), path.name)
+
+
 def _prune(parent: Path, keep: int) -> None:
-    done = sorted(p for p in parent.iterdir() if p.is_dir() and p.name.startswith("iter_"))
+    done = sorted((p for p in parent.iterdir() if p.is_dir() and p.name.startswith("iter_")),
+                  key=_order)
     for old in done[: max(0, len(done) - max(1, keep))]:
         shutil.rmtree(old, ignore_errors=True)
     for stale in parent.glob(".iter_*"):  # temp folders of saves that were killed
@@ -169,24 +188,36 @@ def _read(folder: Path, device: str | torch.device) -> Checkpoint:
     return Checkpoint(weights, optimizer, state, folder, extras)
 
 
+_DAMAGE = (OSError, ValueError, KeyError, TypeError, SafetensorError)
+
+
 def load_checkpoint(model_dir: Path, device: str | torch.device = "cpu") -> Checkpoint | None:
-    """The newest readable checkpoint, or None for a fresh model folder."""
+    """The newest readable checkpoint, or None for a fresh model folder.
+
+    Every ``checkpoints/iter_*`` folder is complete (renamed into place only when written),
+    so the newest one wins even when a kill struck before ``latest.json`` was updated. A
+    damaged checkpoint falls back to the next older one; a failure that says nothing about
+    the files (out of memory, a CUDA error) is raised, never papered over with old weights.
+    """
     candidates: list[Path] = []
+    folder = model_dir / "checkpoints"
+    if folder.is_dir():
+        candidates += sorted((p for p in folder.iterdir() if p.is_dir() and p.name.startswith("iter_")),
+                             key=_order, reverse=True)
     pointer = model_dir / LATEST
     if pointer.is_file():
         try:
             candidates.append(model_dir / json.loads(pointer.read_text())["checkpoint"])
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             log.warning("%s is damaged; looking for checkpoints directly", pointer)
-    folder = model_dir / "checkpoints"
-    if folder.is_dir():
-        candidates += sorted((p for p in folder.iterdir() if p.name.startswith("iter_")), reverse=True)
     if not candidates:
         return None
     for path in dict.fromkeys(candidates):
         try:
             return _read(path, device)
-        except Exception as exc:  # any damage (safetensors raises its own error type)
+        except MemoryError:
+            raise
+        except _DAMAGE as exc:
             log.warning("checkpoint %s is unreadable (%s); trying an older one", path, exc)
     raise CheckpointError(f"no readable checkpoint in {model_dir}")
 
