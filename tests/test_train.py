@@ -116,6 +116,32 @@ def test_nan_guard_keeps_the_last_good_checkpoint(faces, tmp_path, monkeypatch):
     assert (tmp_path / "latest.json").read_text() == before
 
 
+def test_non_finite_gradients_of_a_finite_loss_never_reach_the_weights(faces, tmp_path):
+    """An overflow in backward: the loss is fine, one gradient is inf. Nothing is stepped
+    and nothing is saved."""
+    trainer = Trainer(_cfg(faces, tmp_path, model="lightweight", iterations=2, save_interval=1))
+    trainer.run()
+    before = (tmp_path / "latest.json").read_text()
+    trainer = Trainer(_cfg(faces, tmp_path, iterations=5, save_interval=1))
+    weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    first = next(trainer.model.parameters())
+    first.register_hook(lambda grad: grad * float("inf"))
+    with pytest.raises(TrainingDiverged, match="model gradients became non-finite"):
+        trainer.run()
+    assert (tmp_path / "latest.json").read_text() == before
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+
+
+def test_non_finite_weights_are_never_saved(faces, tmp_path):
+    trainer = Trainer(_cfg(faces, tmp_path, model="lightweight", iterations=1, save_interval=1))
+    with torch.no_grad():
+        next(trainer.model.parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(TrainingDiverged, match="weights became non-finite"):
+        trainer.save()
+    assert not (tmp_path / "latest.json").exists()
+
+
 def test_bad_face_folders(faces, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no face images"):

@@ -149,3 +149,19 @@ def test_trainer_saves_and_resumes_the_discriminator_optimizer(faces, tmp_path) 
         assert torch.equal(state[pid]["exp_avg"], values["exp_avg"])
         assert float(state[pid]["step"]) == 2
     assert resumed.run().iteration == 3
+
+
+def test_a_non_finite_discriminator_gradient_stops_before_its_step(faces, tmp_path) -> None:
+    from swapface.train.guard import TrainingDiverged
+
+    trainer = Trainer(TrainConfig(faces_a=faces[0], faces_b=faces[1], model_dir=tmp_path,
+                                  batch_size=2, iterations=3, save_interval=100, model="gan",
+                                  model_option=[f"{k}={v}" for k, v in TINY.items()]))
+    critic = trainer.model.discriminators["a"]
+    before = {k: v.clone() for k, v in critic.state_dict().items()}
+    next(critic.parameters()).register_hook(lambda grad: grad * float("nan"))
+    with pytest.raises(TrainingDiverged, match="discriminator a gradients"):
+        trainer.run()
+    for key, value in critic.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert not (tmp_path / "latest.json").exists()

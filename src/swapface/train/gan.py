@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
 from swapface.models.gan import GanModel
+from swapface.train.guard import check_gradients
 
 
 @dataclass
@@ -158,5 +159,6 @@ class GanObjective:
         # Clear stale gradients (both sides share this optimizer) so only this loss is applied.
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        check_gradients(self.critics[side].parameters(), f"discriminator {side}")
         self.optimizer.step()
         return {"d": float(loss.detach())}

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from swapface import __version__
-from swapface.core.errors import SwapfaceError
 from swapface.core.fileio import atomic_write_bytes
 from swapface.core.images import encode_image, write_image
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
@@ -25,6 +24,7 @@ from swapface.train.augment import AugmentConfig, Augmenter
 from swapface.train.config import TrainConfig
 from swapface.train.data import BatchPrefetcher, FaceSet, SideBatch
 from swapface.train.gan import GanConfig, GanObjective
+from swapface.train.guard import TrainingDiverged, check_gradients, check_weights
 from swapface.train.losses import FaceLoss, LossConfig
 from swapface.train.losslog import LossLog
 from swapface.train.preview import preview_grid
@@ -32,10 +32,6 @@ from swapface.train.warp_landmarks import LandmarkBatch
 
 log = logging.getLogger(__name__)
 PREVIEW_SAMPLES = 6
-
-
-class TrainingDiverged(SwapfaceError):
-    """The loss became NaN/inf; the last good checkpoint is kept."""
 
 
 class _BothSides(nn.Module):
@@ -255,6 +251,7 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        check_gradients(self.model.parameters(), "model", self.iteration + 1, self.cfg.model_dir)
         self.optimizer.step()
         if self.gan is not None:
             for side, batch, fake in zip("ab", sides, fakes, strict=True):
@@ -288,6 +285,7 @@ class Trainer:
         state = {"iteration": self.iteration, "seed": self.cfg.seed, "swapface": __version__,
                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         extra = {"discriminator": self.gan.optimizer} if self.gan is not None else None
+        check_weights([self.model], self.iteration, self.cfg.model_dir)  # GAN critics included
         save_checkpoint(self.cfg.model_dir, self.model, self.optimizer, state,
                         keep=self.cfg.keep_checkpoints, snapshot=snapshot, extra_optimizers=extra)
 
