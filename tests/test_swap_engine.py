@@ -268,3 +268,29 @@ def test_swap_is_deterministic_and_leaves_its_input_alone(model, clip_a: Clip):
     assert np.array_equal(first, second) and np.array_equal(image, original)
     assert not np.array_equal(first, image)
     assert swapper.swap(image, []) is image
+
+
+def test_sigterm_during_convert_exits_130_and_leaves_no_partial_files(pair: Pair, trained: Path,
+                                                                      tmp_path: Path):
+    """A web job or a service manager stops convert with SIGTERM: nothing half-written stays."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swapface.cli.main", "convert", str(pair.a.video), "-m",
+         str(trained), "--alignments", str(pair.a.store), "-o", str(out_dir / "swapped.mp4")],
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out_dir.glob(".*.part*")) and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "convert ended before it could be stopped"
+    time.sleep(0.5)  # some frames encoded
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert list(out_dir.iterdir()) == [], "partial output left behind"
+    assert "Traceback" not in err

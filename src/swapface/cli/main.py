@@ -78,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         with cancel_on_signals(args.cancel):
             return int(args.func(args) or 0)
     except Cancelled:
-        print(f"{name}: interrupted; finished work was saved", file=sys.stderr)
+        print(f"{name}: interrupted; what was complete is kept, partial files are removed",
+              file=sys.stderr)
         return Cancelled.exit_code
     except SwapfaceError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{name}: interrupted; finished work was saved", file=sys.stderr)
+        print(f"{name}: interrupted; what was complete is kept, partial files are removed",
+              file=sys.stderr)
         return 130
     except (OSError, MemoryError, sqlite3.Error) as exc:
         logging.getLogger(__name__).debug("%s failed", name, exc_info=True)  # shown with -v

@@ -38,13 +38,20 @@ def prefetch(items: Iterable[T], depth: int = 8, name: str = "prefetch") -> Iter
         return False
 
     def work() -> None:
+        source = iter(items)
         try:
-            for item in items:
+            for item in source:
                 if not put(item):
                     return
         except BaseException as exc:
             put(_Failure(exc))
             return
+        finally:
+            # A generator abandoned early is closed here, in the thread that ran it: its
+            # cleanup (closing a SQLite connection, a container) must not run on another.
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
         put(_DONE)
 
     thread = threading.Thread(target=work, name=name, daemon=True)

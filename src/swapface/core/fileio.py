@@ -20,12 +20,35 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename in ``path`` durable (best effort: some filesystems refuse)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None,
+                durable: bool = False) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it over the target on success.
 
     The temp file keeps the target's suffix (or ``suffix``) so writers that pick the format
-    from the extension (OpenCV, PyAV) still work.
+    from the extension (OpenCV, PyAV) still work. ``durable`` (videos, GIFs: minutes of
+    work) also syncs the file before the rename and the folder after it, so a power cut
+    leaves the old file or the complete new one. On any exception, Ctrl-C and a SIGTERM
+    turned into a cancel included, the temp file is removed.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +62,11 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         if tmp_path.exists():  # a replaced file keeps its mode; a new one gets the umask's
             mode = target.stat().st_mode & 0o7777 if target.exists() else _FILE_MODE
             os.chmod(tmp_path, mode)
+            if durable:
+                _fsync_file(tmp_path)
         os.replace(tmp_path, target)
+        if durable:
+            fsync_dir(target.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -68,7 +68,7 @@ class GifWriter:
         self.timeline = Timeline(audio_spans)
         self.palette_frames = max(1, palette_frames)
         self.dither = dither
-        self._atomic = atomic_path(self.path, suffix=".part.gif")
+        self._atomic = atomic_path(self.path, suffix=".part.gif", durable=True)
         self._tmp: Path | None = None
         self._out: Any = None
         self._stream: Any = None

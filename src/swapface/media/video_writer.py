@@ -82,7 +82,7 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.timeline = Timeline(audio_spans)
         # The temp file ends in the real suffix so PyAV can pick the container format.
-        self._atomic = atomic_path(self.path, suffix=".part" + self.path.suffix)
+        self._atomic = atomic_path(self.path, suffix=".part" + self.path.suffix, durable=True)
         self._tmp: Path | None = None
         self._out: Any = None
         self._stream: Any = None

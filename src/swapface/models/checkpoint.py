@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from swapface.core.errors import ConfigError, SwapfaceError
-from swapface.core.fileio import atomic_write_bytes
+from swapface.core.fileio import atomic_write_bytes, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,6 @@ LATEST = "latest.json"
 
 class CheckpointError(SwapfaceError):
     """No loadable checkpoint, or a save that failed (the previous one is intact)."""
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -131,7 +120,7 @@ def save_checkpoint(
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, final)  # a new name: the complete checkpoints stay until pruned
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):
