@@ -307,3 +307,31 @@ def test_moves_never_leave_the_folder_even_for_a_crafted_store(work, tmp_path: P
     # remove-faces treats the outside name as a face not in the folder: the row goes, no file
     assert outside in jobs.remove_faces(db, faces).removed
     assert {p.name: p.read_bytes() for p in sentinel.iterdir()} == snapshot
+
+
+def test_sort_then_delete_then_remove_faces_drops_only_the_deleted(work, capsys):
+    """The README workflow: sort renames every file, the user deletes a few bad faces."""
+    db, faces = work / "alignments.db", work / "faces"
+    before = _rows(db)
+    assert main(["sort", str(faces), "--by", "blur", "-q"]) == 0
+    sorted_files = sorted(p for p in faces.iterdir() if p.suffix == ".png")
+    assert not {p.name for p in sorted_files} & {r[15] for r in before.values()}  # all renamed
+    for path in sorted_files[-3:]:  # the three blurriest
+        path.unlink()
+    capsys.readouterr()
+    assert main(["alignments", "remove-faces", str(db), str(faces)]) == 0
+    assert "removed 3 faces" in capsys.readouterr().out
+    after = _rows(db)
+    assert len(after) == len(before) - 3
+    assert {r[15] for r in after.values()} == {p.name for p in sorted_files[:-3]}  # relinked
+
+
+def test_remove_faces_refuses_to_drop_most_faces_without_force(work, capsys):
+    db = work / "alignments.db"
+    before = _rows(db)
+    empty = work / "wrong_folder"
+    empty.mkdir()
+    assert main(["alignments", "remove-faces", str(db), str(empty)]) == 2
+    assert "--force" in capsys.readouterr().err and _rows(db) == before
+    assert main(["alignments", "remove-faces", str(db), str(empty), "--force"]) == 0
+    assert _rows(db) == {}

@@ -136,12 +136,15 @@ def _print_backup(backup: Path | None) -> None:
 def _remove_faces_args(parser: argparse.ArgumentParser) -> None:
     _store_arg(parser)
     parser.add_argument("faces", type=Path, metavar="FACES_DIR", help="face folder of the store")
+    parser.add_argument("--force", action="store_true",
+                        help="drop the faces even when most of them have no image")
 
 
 def _remove_faces(args: argparse.Namespace) -> int:
-    result = jobs.remove_faces(args.store, args.faces)
+    result = jobs.remove_faces(args.store, args.faces, force=args.force)
     _print_backup(result.backup)
-    print(f"removed {len(result.removed)} faces whose files are gone; {result.kept} kept")
+    print(f"removed {len(result.removed)} faces whose files are gone; {result.kept} kept"
+          + (f"; {result.relinked} found under new names" if result.relinked else ""))
     return 0
 
 

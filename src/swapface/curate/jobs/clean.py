@@ -10,33 +10,77 @@ from pathlib import Path
 from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.errors import InputError
 from swapface.core.fileio import contained
+from swapface.core.images import is_image_path
 from swapface.curate.jobs.common import face_files
 from swapface.faces.meta import FaceFileMeta
 
-
 # ------------------------------------------------------------------------------ remove-faces
+_NOT_FACES = {"masks", "debug"}  # folders of a face folder that hold no face images
+MOST = 0.5  # dropping more than this share of the faces needs --force
+
+
 @dataclass
 class RemoveFacesSummary:
     backup: Path | None
     removed: list[str]  # face files no longer in the folder whose rows were dropped
     kept: int
+    relinked: int = 0  # rows whose face was found under another name (after a sort)
 
 
-def remove_faces(store_path: str | Path, faces_dir: str | Path) -> RemoveFacesSummary:
-    """Drop every face whose image file no longer exists in ``faces_dir``."""
+def _face_images(faces_dir: Path) -> dict[str, Path]:
+    """Every face image below ``faces_dir`` (sort's group folders, blurry/, multi_faces/),
+    by its ``/``-separated name relative to the folder."""
+    out = {}
+    for path in sorted(faces_dir.rglob("*")):
+        rel = path.relative_to(faces_dir)
+        if path.is_file() and is_image_path(path) and not _NOT_FACES & set(rel.parts[:-1]):
+            out[rel.as_posix()] = path
+    return out
+
+
+def remove_faces(store_path: str | Path, faces_dir: str | Path,
+                 force: bool = False) -> RemoveFacesSummary:
+    """Drop every face whose image is no longer in ``faces_dir``.
+
+    A face counts as present under its stored name or under any name whose embedded
+    metadata names it (frame index, face index): ``sort`` renames files without touching
+    the store, and the store follows (``relinked``). Dropping most faces is refused unless
+    ``force``: that is what a wrong folder looks like, not a cleaning session.
+    """
     faces_dir = Path(faces_dir)
     if not faces_dir.is_dir():
         raise InputError(f"face folder not found: {faces_dir}")
+    images = _face_images(faces_dir)
+    by_key: dict[tuple[int, int], str] = {}
+    for name, path in images.items():
+        meta = FaceFileMeta.read(path)
+        if meta is not None:
+            by_key.setdefault(meta.key, name)
     with AlignmentsStore(store_path, readonly=True) as store:
         rows = store.face_refs()
-    gone = [(r.id, r.file) for r in rows
-            if r.file and not ((path := contained(faces_dir, r.file)) and path.is_file())]
-    if not gone:
+    gone, relink = [], []
+    for r in rows:
+        if not r.file or (r.file in images and contained(faces_dir, r.file)):
+            continue
+        found = by_key.get((r.frame_index, r.face_index))
+        if found is not None:
+            relink.append((r.id, found))
+        else:
+            gone.append((r.id, r.file))
+    with_files = sum(1 for r in rows if r.file)
+    if gone and not force and len(gone) > MOST * with_files:
+        raise InputError(
+            f"{len(gone)} of {with_files} faces have no image in {faces_dir}: is it the right "
+            "folder? Nothing was changed; pass --force to drop them")
+    if not gone and not relink:
         return RemoveFacesSummary(None, [], len(rows))
     backup = backup_store(store_path)
     with AlignmentsStore(store_path, create=False) as store, store.transaction():
         store.delete_faces([fid for fid, _ in gone])
-    return RemoveFacesSummary(backup, [file for _, file in gone], len(rows) - len(gone))
+        for fid, name in relink:
+            store.set_face_file(fid, name)
+    return RemoveFacesSummary(backup, [file for _, file in gone], len(rows) - len(gone),
+                              len(relink))
 
 
 # ------------------------------------------------------------------------------ rename
