@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from swapface.cli.main import main
-from swapface.core.images import read_image
+from swapface.core.images import read_image, write_image
 from tests.extract_helpers import extract
 
 
@@ -88,3 +88,16 @@ def test_empty_folder_gives_clean_summary(tmp_path, capsys):
     code = main(["extract", str(tmp_path / "empty"), "-q"])
     assert code == 0
     assert "0 processed" in capsys.readouterr().err
+
+
+def test_same_stem_in_two_formats_gives_two_face_files(portrait, tmp_path):
+    """a.png and a.jpg used to write the same a_0.png: one face overwrote the other."""
+    folder = tmp_path / "in"
+    write_image(folder / "a.png", portrait)
+    write_image(folder / "a.jpg", cv2.flip(portrait, 1))
+    write_image(folder / "b.png", portrait)
+    _, frames = extract(folder, tmp_path / "out")
+    files = {f.name: [face.file for face in f.faces] for f in frames}
+    assert files == {"a.jpg": ["a_jpg_0.png"], "a.png": ["a_png_0.png"], "b.png": ["b_0.png"]}
+    on_disk = sorted(p.name for p in (tmp_path / "out" / "faces").glob("*.png"))
+    assert on_disk == ["a_jpg_0.png", "a_png_0.png", "b_0.png"]

@@ -68,7 +68,7 @@ class _FolderOutput:
 
     def write(self, item: tuple[Frame, np.ndarray]) -> None:
         frame, image = item
-        name = f"{Path(frame.name).stem}.png"
+        name = f"{frame.face_stem or Path(frame.name).stem}.png"  # a.png + a.jpg: two files
         write_image(self.path / name, image, {**self.meta, "frame": frame.name})
         self.written.add(name)
 

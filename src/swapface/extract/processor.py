@@ -78,7 +78,7 @@ class FrameProcessor:
         h, w = image.shape[:2]
         result = FrameResult(FrameRecord(frame.index, frame.name, frame.timestamp, w, h))
         found = self.finder.find(image, detections)
-        stem = Path(frame.name).stem
+        stem = frame.face_stem or Path(frame.name).stem
         ext = ".jpg" if cfg.jpg else ".png"
         debug_dir = setup.export_dir / "debug"
         kept = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -56,6 +57,9 @@ class Frame:
     time: Fraction | None = None
     duration: Fraction | None = None
     path: Path | None = None  # the image file the frame was read from (folders only)
+    # What names this frame's face files: the name without its suffix, unless another file
+    # of the folder has the same stem (a.png and a.jpg): then "a_png" and "a_jpg".
+    face_stem: str | None = None
 
 
 def default_store_path(input_root: Path, is_video: bool) -> Path:
@@ -207,6 +211,7 @@ class ImageFolderSource:
     decoded: int | None = None
     kind: str = "images"
     sequential: bool = False
+    _shared_stems: set[str] | None = field(default=None, repr=False)
     count_exact: bool = True
     fps: Fraction | None = None
     audio: Path | None = None
@@ -241,6 +246,15 @@ class ImageFolderSource:
     def frame_name(self, index: int) -> str:
         return self.files[index].name
 
+    def face_stem(self, index: int) -> str:
+        file = self.files[index]
+        if self._shared_stems is None:
+            counts = Counter(f.stem.lower() for f in self.files)
+            self._shared_stems = {stem for stem, n in counts.items() if n > 1}
+        if file.stem.lower() in self._shared_stems:
+            return f"{file.stem}_{file.suffix[1:].lower()}"
+        return file.stem
+
     def _load(self, index: int) -> Frame | None:
         file = self.files[index]
         try:
@@ -249,7 +263,7 @@ class ImageFolderSource:
             self.problems.append(str(exc))
             log.warning("skipping unreadable image: %s", exc)
             return None
-        return Frame(index, file.name, None, image, path=file)
+        return Frame(index, file.name, None, image, path=file, face_stem=self.face_stem(index))
 
     def frames(self, every_n: int = 1, skip: set[int] | None = None) -> Iterator[Frame]:
         """Skipped image files are never read."""
