@@ -294,3 +294,19 @@ def test_sigterm_during_convert_exits_130_and_leaves_no_partial_files(pair: Pair
     assert proc.returncode == 130, err
     assert list(out_dir.iterdir()) == [], "partial output left behind"
     assert "Traceback" not in err
+
+
+def test_preview_honours_the_identity_filter_like_convert(clip_a: Clip, trained: Path, tmp_path,
+                                                          capsys):
+    """--nfilter with a photo of the source person: convert would skip her, so must preview."""
+    from swapface.core.images import write_image
+
+    reference = tmp_path / "her.jpg"
+    write_image(reference, clip_a.images[sorted(clip_a.records)[0]])
+    still = tmp_path / "still.png"
+    assert main(["convert", str(clip_a.video), "-m", str(trained), "--alignments",
+                 str(clip_a.store), "--preview-frame", "12", "-o", str(still),
+                 "--nfilter", str(reference)]) == 0
+    assert "0 swapped (store)" in capsys.readouterr().err
+    left, right = _halves(read_image(still), clip_a.images[12].shape[1])
+    assert np.array_equal(left, right)

@@ -121,7 +121,8 @@ def _smoothed_records(path: Path, smoother: Centred | None) -> Iterator[FrameRec
         yield from smoother.flush()
 
 
-def _identity_filter(cfg: ConvertConfig):  # -> IdentityFilter | None
+def identity_filter(cfg: ConvertConfig):  # -> IdentityFilter | None
+    """The --filter/--nfilter of ``cfg`` (None without references): convert and preview."""
     if not cfg.swap.uses_identity:
         return None
     from swapface.faces import FaceFinder, IdentityFilter, shared_encoder
@@ -254,7 +255,7 @@ def run_convert(cfg: ConvertConfig, progress: Progress = SILENT,
     model = load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage)
     summary = ConvertSummary(str(cfg.input), str(cfg.output), device=model.device)
     _speed_up(cfg, model, faces, summary)
-    swapper = FrameSwapper(model, cfg.swap, identity=_identity_filter(cfg), batch_size=cfg.batch_size)
+    swapper = FrameSwapper(model, cfg.swap, identity=identity_filter(cfg), batch_size=cfg.batch_size)
     smoother = Centred(cfg.smooth_window) if (
         cfg.smooth if cfg.smooth is not None else source.sequential) else None
     folder = FaceFolderFilter(cfg.faces) if cfg.faces is not None else None

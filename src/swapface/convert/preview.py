@@ -19,6 +19,7 @@ from swapface.align.records import FaceRecord
 from swapface.align.store import AlignmentsStore
 from swapface.convert.config import ConvertConfig
 from swapface.convert.output import synthetic_label
+from swapface.convert.pipeline import identity_filter
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import write_image
 from swapface.media.source import FrameSource, open_source
@@ -118,7 +119,7 @@ def run_preview(cfg: ConvertConfig) -> PreviewSummary:
     if faces is None:
         faces, faces_from = _found_faces(frame.image), "detected"
     swapper = FrameSwapper(load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage), cfg.swap,
-                           batch_size=cfg.batch_size)
+                           identity=identity_filter(cfg), batch_size=cfg.batch_size)
     item = swapper.prepare(frame.image, faces)
     swapper.infer([item])
     swapped = swapper.blend(item) if item.outputs else frame.image

@@ -51,17 +51,17 @@ def remove_faces(store_path: str | Path, faces_dir: str | Path,
     if not faces_dir.is_dir():
         raise InputError(f"face folder not found: {faces_dir}")
     images = _face_images(faces_dir)
-    by_key: dict[tuple[int, int], str] = {}
-    for name, path in images.items():
-        meta = FaceFileMeta.read(path)
-        if meta is not None:
-            by_key.setdefault(meta.key, name)
     with AlignmentsStore(store_path, readonly=True) as store:
         rows = store.face_refs()
+    missing = [r for r in rows if r.file and not (r.file in images and contained(faces_dir, r.file))]
+    by_key: dict[tuple[int, int], str] = {}
+    if missing:  # only then is every file's metadata worth reading
+        for name, path in images.items():
+            meta = FaceFileMeta.read(path)
+            if meta is not None:
+                by_key.setdefault(meta.key, name)
     gone, relink = [], []
-    for r in rows:
-        if not r.file or (r.file in images and contained(faces_dir, r.file)):
-            continue
+    for r in missing:
         found = by_key.get((r.frame_index, r.face_index))
         if found is not None:
             relink.append((r.id, found))
