@@ -335,3 +335,77 @@ def test_remove_faces_refuses_to_drop_most_faces_without_force(work, capsys):
     assert "--force" in capsys.readouterr().err and _rows(db) == before
     assert main(["alignments", "remove-faces", str(db), str(empty), "--force"]) == 0
     assert _rows(db) == {}
+
+
+def _two_face_frame(db: Path, faces: Path):
+    frame = _frames(db)[0]
+    extra = copy.deepcopy(frame.faces[0])
+    extra.face_index, extra.file = 1, f"{frame.name}_1.png"
+    shutil.copy(faces / frame.faces[0].file, faces / extra.file)
+    with AlignmentsStore(db) as store:
+        store.put_frame(dataclasses.replace(frame, faces=[frame.faces[0], extra]))
+    return frame.faces[0].file, extra.file
+
+
+def _stored_files(db: Path) -> set[str]:
+    return {r[15] for r in _rows(db).values()}
+
+
+def test_multi_faces_move_failing_midway_puts_everything_back(work, monkeypatch):
+    db, faces = work / "alignments.db", work / "faces"
+    names = _two_face_frame(db, faces)
+    before = _stored_files(db)
+    real, calls = jobs.reports.os.replace, []
+
+    def flaky(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(jobs.reports.os, "replace", flaky)
+    with pytest.raises(PermissionError):
+        jobs.multi_faces(db, faces, move=True)
+    assert all((faces / n).is_file() for n in names)
+    assert _stored_files(db) == before
+
+
+def test_multi_faces_move_killed_after_commit_is_finished_by_a_rerun(work, monkeypatch):
+    db, faces = work / "alignments.db", work / "faces"
+    names = _two_face_frame(db, faces)
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # stands for SIGKILL right after the rows were committed
+
+    monkeypatch.setattr(jobs.reports.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.multi_faces(db, faces, move=True)
+    monkeypatch.undo()
+    assert jobs.multi_faces(db, faces, move=True).moved == 2
+    assert all((faces / jobs.MULTI_FACES_DIR / n).is_file() for n in names)
+    assert jobs.remove_faces(db, faces).removed == []  # store and folder in step
+
+
+def test_rename_killed_midway_is_finished_by_a_rerun(work, monkeypatch):
+    db, faces = work / "alignments.db", work / "faces"
+    files = sorted(faces.glob("*.png"))
+    with AlignmentsStore(db) as store:  # files renamed with the store in step (as sort would)
+        for n, path in enumerate(files[:6]):
+            path.rename(path.with_name(f"{n:05d}_sorted.png"))
+            meta = read_metadata(path.with_name(f"{n:05d}_sorted.png"))
+            store.set_face_file_at(meta["frame_index"], meta["face_index"], f"{n:05d}_sorted.png")
+    real, calls = jobs.clean.os.replace, []
+
+    def dies(src, dst):
+        calls.append(src)
+        if len(calls) == 9:  # in the second phase of the renames
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(jobs.clean.os, "replace", dies)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.rename_faces(faces, db)
+    monkeypatch.undo()
+    jobs.rename_faces(faces, db)
+    on_disk = {p.name for p in faces.glob("*.png")} | {p.name for p in faces.glob(".*.png")}
+    assert on_disk == {p.name for p in files} == _stored_files(db) - {None}

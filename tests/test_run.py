@@ -13,6 +13,7 @@ from swapface.core.images import read_image, read_metadata
 from swapface.media.video import iter_video, probe_video
 from swapface.media.video_writer import VideoWriter
 from swapface.project import run as project_run
+from swapface.project.run import PROJECT_FILE as PROJECT
 from swapface.project.run import RunConfig
 from swapface.train.trainer import TrainSummary
 
@@ -139,3 +140,34 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     swapped = ["run", str(b), str(a), "-o", str(out), "--project", str(project_file.parent)]
     assert main(swapped) == 2
     assert "other input videos" in capsys.readouterr().err
+
+
+def test_project_refuses_changed_options_over_done_work(clips, tmp_path):
+    a, b = clips
+    out = tmp_path / "out.mp4"
+
+    def project(**options):
+        return project_run.Project(RunConfig(a_video=a, b_video=b, output=out, **options))
+
+    first = project(size=128, minutes=1.0)
+    first.save()
+    # Nothing extracted yet: options may still change.
+    project(size=96).save()
+    (first.dir / "a").mkdir()
+    with pytest.raises(project_run.ConfigError, match=r"made with --size 96.*extract_a"):
+        project(size=128)
+    project(size=96, every_n_b=4).save()  # B not extracted yet
+    (first.dir / "b").mkdir()
+    with pytest.raises(project_run.ConfigError, match="--every-n-b"):
+        project(size=96, every_n_b=1)
+    # A larger budget re-opens a finished training instead of being ignored.
+    done = project(size=96, every_n_b=4, minutes=1.0)
+    done.data["stages"]["train"] = {"done": True}
+    done.data["stages"]["convert"] = {"done": True}
+    done.save()
+    again = project(size=96, every_n_b=4, minutes=3.0)
+    assert not again.done("train") and not again.done("convert")
+    assert project(size=96, every_n_b=4, minutes=1.0).done("train")
+    (first.dir / PROJECT).write_text("[1, 2]")
+    with pytest.raises(project_run.ConfigError, match="damaged"):
+        project(size=96)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,3 +179,31 @@ def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
         # Weights and state belong to the same save.
         assert torch.all(loaded.model["weight"] == float(it))
         assert loaded.optimizer is not None and set(loaded.optimizer["state"][0]) >= {"exp_avg", "step"}
+
+
+def _resume(pair_dirs, model_dir, **options):
+    from swapface.train.config import TrainConfig
+    from swapface.train.trainer import Trainer
+
+    a, b = pair_dirs
+    return Trainer(TrainConfig(faces_a=a, faces_b=b, model_dir=model_dir, iterations=202,
+                               batch_size=4, save_interval=1000, tensorboard=False, **options))
+
+
+def test_resume_refuses_swapped_or_unrelated_face_folders(pair, trained, tmp_path, data_dir):
+    from tests.extract_helpers import extract
+
+    model = tmp_path / "model"
+    shutil.copytree(trained, model)
+    with pytest.raises(ConfigError, match="-A and -B are swapped"):
+        _resume((pair.b.faces, pair.a.faces), model)
+    other = tmp_path / "other"
+    extract(data_dir / "stills" / "obama.jpg", other, size=128)
+    with pytest.raises(ConfigError, match=r"-B .* shares no face"):
+        _resume((pair.a.faces, other / "faces"), model)
+    # Moved folders still match: the check is by face, not by path.
+    moved = tmp_path / "moved_a"
+    shutil.copytree(pair.a.faces, moved)
+    assert _resume((moved, pair.b.faces), model).iteration == 200
+    # Fine-tuning on new faces is a choice the user states.
+    assert _resume((pair.a.faces, other / "faces"), model, new_faces=True).iteration == 200

@@ -30,6 +30,7 @@ from swapface.extract.processor import (
     init_worker,
     process_chunk,
 )
+from swapface.extract.resume import STALE_DIR, check_resume, run_definition, sweep_stale
 from swapface.faces import FaceFinder, IdentityFilter, shared_encoder
 from swapface.media.source import Frame, FrameSource, open_source
 
@@ -51,6 +52,7 @@ class ExtractSummary:
     faces_filtered: int = 0
     faces_blurry: int = 0
     faces_rotated: int = 0
+    faces_stale: int = 0  # left by an earlier extract of this input, moved to stale/
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -65,7 +67,8 @@ class ExtractSummary:
             f"faces:  {self.faces_written} written to {self.export_dir}"
             + (f", {self.faces_filtered} filtered out" if self.faces_filtered else "")
             + (f", {self.faces_blurry} in blurry/" if self.faces_blurry else "")
-            + (f", {self.faces_rotated} found rotated" if self.faces_rotated else ""),
+            + (f", {self.faces_rotated} found rotated" if self.faces_rotated else "")
+            + (f", {self.faces_stale} old ones moved to {STALE_DIR}/" if self.faces_stale else ""),
             f"store:  {self.alignments}",
             f"time:   {self.seconds:.1f} s ({self.fps:.1f} frames/s)",
         ]
@@ -142,14 +145,16 @@ def run_extract(cfg: ExtractConfig, progress: Progress = SILENT,
     setup = ProcessorSetup(cfg, export_dir, str(cfg.input), str(store_path.resolve()), track,
                            flt if flt.active else None)
 
+    definition = run_definition(cfg, export_dir)
     with AlignmentsStore(store_path) as store:
-        _check_same_source(store, source)
+        check_resume(store, source, definition, cfg.skip_existing)
         with store.transaction():
             store.set_meta("source", str(cfg.input.resolve()))
             store.set_meta("source_kind", source.kind)
             store.set_meta("source_frames", source.count)
             store.set_meta("export_dir", str(export_dir.resolve()))
             store.set_meta("extract_config", to_dict(cfg))
+            store.set_meta("run_definition", definition)
             store.set_meta("swapface_version", __version__)
         done = store.frame_indices() if cfg.skip_existing else set()
         wanted = {i for i in done if i % cfg.every_n == 0}
@@ -170,20 +175,13 @@ def run_extract(cfg: ExtractConfig, progress: Progress = SILENT,
                     summary.faces_rotated += res.rotated
                 task.advance(len(results), faces=summary.faces_written)
                 cancel.check()
+            summary.faces_stale = sweep_stale(store, export_dir)
         finally:
             task.close()
             summary.seconds = time.perf_counter() - start
             summary.problems = [str(p) for p in source.problems]
             summary.problems += [f"not an image, ignored: {p.name}" for p in source.skipped_files]
     return summary
-
-
-def _check_same_source(store: AlignmentsStore, source: FrameSource) -> None:
-    known = store.get_meta("source")
-    if known and Path(known).name != source.path.name and store.count_frames():
-        raise InputError(
-            f"{store.path} belongs to {known}, not {source.path}; pass --alignments for a new store"
-        )
 
 
 def _workers(requested: int) -> int:

@@ -27,6 +27,9 @@ from swapface.train.trainer import Trainer
 
 STAGES = ("extract_a", "extract_b", "train", "convert")
 PROJECT_FILE = "project.json"
+# Options that shape a stage's result, and the stages they shape.
+_DEFINING = {"size": ("extract_a", "extract_b", "train"), "every_n_b": ("extract_b", "train"),
+             "model": ("train",)}
 FORMAT = 1
 
 
@@ -98,6 +101,14 @@ class Project:
                 self.data = json.loads(self.path.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise ConfigError(f"cannot read {self.path}: {exc}") from exc
+            if not (isinstance(self.data, dict) and isinstance(self.data.get("stages"), dict)
+                    and all(isinstance(v, dict) for v in self.data["stages"].values())):
+                raise ConfigError(f"{self.path} is damaged (not a swapface project file)")
+            if not isinstance(self.data.get("format"), int) or self.data["format"] > FORMAT:
+                raise ConfigError(f"{self.path} was written by a newer swapface "
+                                  f"(format {self.data.get('format')!r}); upgrade swapface")
+            for name in STAGES:
+                self.data["stages"].setdefault(name, {"done": False})
             if self.data.get("inputs") != inputs:
                 raise ConfigError(
                     f"project {self.dir} was made for other input videos "
@@ -105,12 +116,38 @@ class Project:
                     f"{self.data.get('inputs', {}).get('b', {}).get('path')}); "
                     "pass a different --project or output"
                 )
+            self._compare_options(cfg)
         else:
             self.data = {"format": FORMAT, "inputs": inputs,
                          "stages": {name: {"done": False} for name in STAGES},
                          "train_seconds": 0.0}
         self.data["output"] = str(cfg.output.resolve())
         self.data["options"] = to_dict(cfg)
+
+    def _compare_options(self, cfg: RunConfig) -> None:
+        """Refuse options that would mix with work already done under other ones; a larger
+        training budget re-opens training (and so convert) instead."""
+        before = self.data.get("options")
+        if not isinstance(before, dict):
+            return
+        now = to_dict(cfg)
+        for key, stages in _DEFINING.items():
+            if key in before and before[key] != now[key] and any(
+                    self.started(stage) for stage in stages):
+                flag = "--" + key.replace("_", "-")
+                raise ConfigError(
+                    f"project {self.dir} was made with {flag} {before[key]}, this run asks for "
+                    f"{now[key]}: its {'/'.join(s for s in stages if self.started(s))} would mix "
+                    f"both; use {flag} {before[key]}, or another --project")
+        grew = any(isinstance(before.get(k), int | float) and now[k] > before[k]
+                   for k in ("iterations", "minutes"))
+        if grew and self.done("train"):
+            self.data["stages"]["train"] = {"done": False}
+            self.data["stages"]["convert"] = {"done": False}
+
+    def started(self, stage: str) -> bool:
+        folder = {"extract_a": "a", "extract_b": "b", "train": "model"}.get(stage)
+        return self.done(stage) or (folder is not None and (self.dir / folder).exists())
 
     def done(self, stage: str) -> bool:
         return bool(self.data["stages"].get(stage, {}).get("done"))

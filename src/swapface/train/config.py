@@ -50,6 +50,9 @@ class TrainConfig:
              "keep the fastest (tuned; ~1.3× faster training of `original` on an AVX2 CPU), or "
              "PyTorch's own kernels (native)",
     )
+    new_faces: bool = option(
+        False, help="resume on face folders other than the ones the model was trained on "
+        "(fine-tuning); without it such a resume is refused, and so are swapped -A/-B")
     tensorboard: bool = option(True, help="also log to TensorBoard when it is installed")
 
     def __post_init__(self) -> None:

@@ -122,6 +122,10 @@ class FaceSet:
             self.landmarks[i] = self._rescale(item.landmarks, item.size)
         self.partners: Partners | None = None
 
+    @property
+    def names(self) -> list[str]:
+        return [item.path.name for item in self.items]
+
     def _rescale(self, landmarks: np.ndarray, native: int) -> np.ndarray:
         """Landmarks of a ``native``-px face at ``size`` px: a resize by s maps a cv2 pixel
         coordinate x to (x + ½)·s − ½."""

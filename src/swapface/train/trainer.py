@@ -28,6 +28,7 @@ from swapface.train.guard import TrainingDiverged, check_gradients, check_weight
 from swapface.train.losses import FaceLoss, LossConfig
 from swapface.train.losslog import LossLog
 from swapface.train.preview import preview_grid
+from swapface.train.provenance import check_training_faces
 from swapface.train.warp_landmarks import LandmarkBatch
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class Trainer:
         self._cancel: CancelToken = NEVER
         self.model, self.iteration = self._build_model()
         self.sets = (FaceSet(cfg.faces_a), FaceSet(cfg.faces_b))
+        if self.rt.is_main:
+            check_training_faces(cfg.model_dir, cfg.faces_a, self.sets[0].names, cfg.faces_b,
+                                 self.sets[1].names, resuming=self.iteration > 0,
+                                 allow_new=cfg.new_faces)
         if self.sets[0].size != self.sets[1].size:
             log.warning("face sizes differ (A %d px, B %d px); B is resized to A",
                         self.sets[0].size, self.sets[1].size)

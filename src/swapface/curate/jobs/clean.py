@@ -144,6 +144,16 @@ def rename_faces(faces_dir: str | Path, store_path: str | Path | None = None) ->
                 )
                 del final[src]
                 changed = True
+    # The store first (backed up, one transaction), then the files: a kill in between leaves
+    # rows that already name the targets and files whose metadata names them too, so running
+    # rename again finishes the job (it renames by metadata, temporary names included).
+    if store_path is not None and final:
+        summary.backup = backup_store(store_path)
+        with AlignmentsStore(store_path, create=False) as store, store.transaction():
+            for src, dst in final.items():
+                frame_index, face_index = keys[src]
+                summary.store_updated += store.set_face_file_at(
+                    frame_index, face_index, dst.relative_to(faces_dir).as_posix())
     temp: list[tuple[Path, Path, Path]] = []
     for n, (src, dst) in enumerate(final.items()):
         tmp = src.with_name(f".rename-{os.getpid()}-{n}{src.suffix}")
@@ -152,11 +162,4 @@ def rename_faces(faces_dir: str | Path, store_path: str | Path | None = None) ->
     for src, tmp, dst in temp:
         os.replace(tmp, dst)
         summary.renamed.append((str(src.relative_to(faces_dir)), str(dst.relative_to(faces_dir))))
-    if store_path is not None and final:
-        summary.backup = backup_store(store_path)
-        with AlignmentsStore(store_path, create=False) as store, store.transaction():
-            for src, dst in final.items():
-                frame_index, face_index = keys[src]
-                summary.store_updated += store.set_face_file_at(
-                    frame_index, face_index, dst.relative_to(faces_dir).as_posix())
     return summary

@@ -74,29 +74,54 @@ def multi_faces(store_path: str | Path, faces_dir: str | Path | None = None, *,
         raise InputError("--move needs the face folder")
     faces_dir = Path(faces_dir)
     target = faces_dir / MULTI_FACES_DIR
-    moves = []
+    moves: list[tuple[int, Path, str]] = []  # (face id, file now, its stored name)
+    unfinished: list[Path] = []  # rows already moved by a run that was killed
     for faces in (f for f in by_frame.values() if len(f) > 1):
         for fid, _, file in faces:
             path = contained(faces_dir, file) if file else None
-            if path is None or not path.is_file() or file.startswith(MULTI_FACES_DIR + "/"):
-                if file and path is None:
-                    summary.refused.append(file)
+            if file and path is None:
+                summary.refused.append(file)
+                continue
+            if path is None:
+                continue
+            if file.startswith(MULTI_FACES_DIR + "/"):
+                left = faces_dir / path.name
+                if not path.exists() and left.is_file() and "/" not in file[len(MULTI_FACES_DIR) + 1:]:
+                    unfinished.append(left)
+                continue
+            if not path.is_file():
                 continue
             if (target / path.name).exists():  # never replace a file already set aside
                 summary.refused.append(file)
                 continue
-            moves.append((fid, path))
-    if not moves:
+            moves.append((fid, path, file))
+    if not moves and not unfinished:
         return summary
-    summary.backup = backup_store(store_path)
     target.mkdir(parents=True, exist_ok=True)
-    with AlignmentsStore(store_path, create=False) as store, store.transaction():
-        for fid, path in moves:
-            store.set_face_file(fid, f"{MULTI_FACES_DIR}/{path.name}")
-        # Files move only after the rows are written; the commit follows right away.
-        for _, path in moves:
+    if moves:
+        # Rows first (backed up, one transaction), then the files: a kill in between leaves
+        # rows naming multi_faces/ and files still in place, which the next run moves.
+        summary.backup = backup_store(store_path)
+        with AlignmentsStore(store_path, create=False) as store, store.transaction():
+            for fid, path, _ in moves:
+                store.set_face_file(fid, f"{MULTI_FACES_DIR}/{path.name}")
+    moved: list[tuple[int, Path, str]] = []
+    try:
+        for path in unfinished:
             os.replace(path, target / path.name)
             summary.moved += 1
+        for fid, path, file in moves:
+            os.replace(path, target / path.name)
+            moved.append((fid, path, file))
+            summary.moved += 1
+    except OSError:
+        # A move failed (permissions, disk): put back what moved and the rows that said so.
+        for _, path, _ in moved:
+            os.replace(target / path.name, path)
+        with AlignmentsStore(store_path, create=False) as store, store.transaction():
+            for fid, _, file in moves:
+                store.set_face_file(fid, file)
+        raise
     return summary
 
 
