@@ -7,6 +7,7 @@ man_b.mp4 (352 frames, no audio).
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -284,3 +285,28 @@ def test_open_writer_picks_by_suffix(tmp_path: Path) -> None:
         writer.write(np.zeros((8, 8, 3), np.uint8))
         raise RuntimeError("stage crashed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_sweeps_what_killed_writers_left(tmp_path: Path) -> None:
+    """SIGKILL leaves a hidden temp file; the next write into the folder removes it, while
+    a live writer's temp file (and a file that only looks similar) stays."""
+    import socket
+    import subprocess
+    import sys
+
+    from swapface.media import open_writer
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    host = socket.gethostname()
+    leftover = tmp_path / f".out.{host}-{dead.stdout.strip()}.k2j3.part.mp4"
+    live = tmp_path / f".out.{host}-{os.getpid()}.x9z8.part.mp4"
+    other_host = tmp_path / f".out.elsewhere-{dead.stdout.strip()}.a1b2.part.mp4"
+    mine = tmp_path / ".notes.part.txt"
+    for path in (leftover, live, other_host, mine):
+        path.write_bytes(b"x" * 1000)
+    with open_writer(tmp_path / "out.mp4", 25) as writer:
+        writer.write(np.zeros((64, 64, 3), np.uint8))
+    assert not leftover.exists()
+    assert live.exists() and other_host.exists() and mine.exists()
+    assert (tmp_path / "out.mp4").is_file()

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from swapface.align.transform import alignment_matrix, transform_points
+from swapface.core.images import header_size
 
 MASK_SIZE = 256
 # Masks are stored with more padding than faces so a turned head's jaw is never clipped.
@@ -75,6 +76,10 @@ class StoredMask:
     data: bytes  # PNG-compressed uint8 MASK_SIZE×MASK_SIZE
 
     def decode(self) -> np.ndarray:
+        # A store received from someone else may hold any PNG: look at its header first.
+        size = header_size(self.data[:64])
+        if size is None or size[0] * size[1] > (4 * MASK_SIZE) ** 2:
+            raise ValueError(f"stored mask is not a mask PNG (size {size})")
         mask = cv2.imdecode(np.frombuffer(self.data, np.uint8), cv2.IMREAD_GRAYSCALE)
         if mask is None:
             raise ValueError("corrupt stored mask")

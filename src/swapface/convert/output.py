@@ -19,6 +19,7 @@ import numpy as np
 from swapface import __version__
 from swapface.convert.config import ConvertConfig
 from swapface.core.errors import ConfigError
+from swapface.core.fileio import sweep_partials
 from swapface.core.images import read_metadata, write_image
 from swapface.media import FrameWriter, is_writer_path, open_writer
 from swapface.media.source import Frame, FrameSource
@@ -65,6 +66,7 @@ class _FolderOutput:
         self.path, self.meta = path, meta
         self.written: set[str] = set()
         path.mkdir(parents=True, exist_ok=True)
+        sweep_partials(path)  # frames a killed convert left half-written
 
     def write(self, item: tuple[Frame, np.ndarray]) -> None:
         frame, image = item

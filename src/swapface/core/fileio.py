@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,45 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def _temp_prefix(target: Path) -> str:
+    # Host and PID in the name tell a leftover of a killed writer from a live one.
+    return f".{target.stem}.{socket.gethostname()}-{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_partials(folder: str | os.PathLike[str], suffix: str = ".part") -> list[Path]:
+    """Remove temp files that writers killed by SIGKILL or a power cut left in ``folder``
+    (names ``.<stem>.<host>-<pid>.<random><suffix>`` whose process on this host is gone);
+    temp files of live writers, and of other hosts sharing the folder, stay."""
+    removed = []
+    host = socket.gethostname()
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if not (path.name.startswith(".") and suffix in path.name):
+            continue
+        match = re.search(r"\.([^.]+)-(\d+)\.[^.]*" + re.escape(suffix), path.name)
+        if match is None or match.group(1) != host or _alive(int(match.group(2))):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None,
                 durable: bool = False) -> Iterator[Path]:
@@ -48,12 +88,15 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None,
     from the extension (OpenCV, PyAV) still work. ``durable`` (videos, GIFs: minutes of
     work) also syncs the file before the rename and the folder after it, so a power cut
     leaves the old file or the complete new one. On any exception, Ctrl-C and a SIGTERM
-    turned into a cancel included, the temp file is removed.
+    turned into a cancel included, the temp file is removed; what a SIGKILL leaves of a
+    durable write is swept by the next durable write into that folder.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if durable:
+        sweep_partials(target.parent)
     fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.stem}.", suffix=suffix or target.suffix + ".part"
+        dir=target.parent, prefix=_temp_prefix(target), suffix=suffix or target.suffix + ".part"
     )
     os.close(fd)
     tmp_path = Path(tmp)

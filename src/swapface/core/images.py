@@ -9,6 +9,7 @@ Writing embeds JSON metadata (PNG ``iTXt`` chunk, JPEG comment segment) and is a
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -24,6 +25,9 @@ IMAGE_EXTENSIONS = frozenset(
 )
 META_KEY = "swapface"
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
+# Largest image decoded (width × height): 3× an 8K frame. A file that claims more (a
+# 30 000² PNG header is 40 bytes and would decode to 2.7 GB) is refused from its header.
+MAX_PIXELS = 100_000_000
 
 
 class ImageReadError(Exception):
@@ -51,8 +55,85 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to uint8 BGR; raises :class:`ImageReadError` with the reason."""
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a PNG, JPEG, BMP, GIF, WebP, TIFF or PNM file,
+    without decoding it; None for a format or header this does not know."""
+    try:
+        if data.startswith(_PNG_SIG) and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_size(data)
+        if data.startswith(b"BM"):
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+            return _webp_size(data)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data)
+        if data[:1] == b"P" and data[1:2] in b"123456":
+            fields = re.split(rb"\s+", re.sub(rb"#[^\n]*", b"", data[2:200]).strip())
+            return int(fields[0]), int(fields[1])
+    except (struct.error, ValueError, IndexError):
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    pos = 2
+    while pos + 9 < len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            h, w = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return w, h
+        pos += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    kind = data[12:16]
+    if kind == b"VP8X":
+        return (int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1)
+    if kind == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8 ":
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    found: dict[int, int] = {}
+    for i in range(min(count, 512)):
+        tag, kind, _, value = struct.unpack(order + "HHI4s", data[ifd + 2 + 12 * i : ifd + 14 + 12 * i])
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            fmt = "H" if kind == 3 else "I"
+            found[tag] = struct.unpack(order + fmt, value[: struct.calcsize(fmt)])[0]
+    return (found[256], found[257]) if len(found) == 2 else None
+
+
+def check_pixels(width: int, height: int, what: str, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise :class:`ImageReadError` for a picture larger than ``max_pixels``."""
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{what}: {width}×{height} is {width * height / 1e6:.0f} megapixels, above the "
+            f"{max_pixels / 1e6:.0f} MP limit (downscale it first)")
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an image file to uint8 BGR; raises :class:`ImageReadError` with the reason
+    (also for a file whose header claims more than ``max_pixels``: checked before decoding)."""
     path = Path(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -60,6 +141,9 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: {exc.strerror or exc}") from exc
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file")
+    size = header_size(data[: 1 << 20].tobytes())  # JPEG: the frame header follows EXIF/ICC
+    if size is not None:
+        check_pixels(*size, str(path), max_pixels)
     # COLOR applies EXIF orientation; ANYDEPTH keeps 16-bit so we can rescale it ourselves.
     image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if image is None:

@@ -42,6 +42,34 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def available_memory() -> int:
+    """Bytes of RAM this process may still use: MemAvailable, capped by a cgroup limit
+    (containers, CI runners) when there is one; 4 GiB when neither can be read."""
+    avail = 4 * 1024**3
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            avail = min(avail, max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def memory_budget(fraction: float, ceiling: int, floor: int = 64 * 1024**2) -> int:
+    """``fraction`` of the available RAM, between ``floor`` and ``ceiling`` bytes: how much
+    one cache or queue may hold, so that a big machine is used and a small one is not
+    swapped to death."""
+    return max(floor, min(ceiling, int(available_memory() * fraction)))
+
+
 def cuda_available() -> bool:
     """True when torch is installed and sees a CUDA device (never imports torch needlessly)."""
     try:

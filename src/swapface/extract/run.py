@@ -8,6 +8,7 @@ chunk is in the store, so ``--skip-existing`` resumes exactly there.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import logging
 import multiprocessing as mp
 import os
@@ -22,6 +23,7 @@ from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.config import to_dict
 from swapface.core.errors import InputError
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
+from swapface.core.runtime import memory_budget
 from swapface.extract.config import DEFAULT_FACES, ExtractConfig
 from swapface.extract.processor import (
     FrameProcessor,
@@ -37,6 +39,15 @@ from swapface.media.source import Frame, FrameSource, open_source
 log = logging.getLogger(__name__)
 
 CHUNK = 24  # frames per worker task: long enough for tracking to pay off, short for progress
+IN_FLIGHT_CEILING = 2 * 1024**3  # decoded frames waiting for or inside workers, at most
+IN_FLIGHT_FRACTION = 0.25  # ... and at most this share of the available RAM
+
+
+def chunk_size(frame_bytes: int, workers: int) -> int:
+    """Frames per task such that the 2 tasks per worker in flight fit the memory budget
+    (24 frames of 480p, fewer of 4K on many cores; never fewer than one)."""
+    budget = memory_budget(IN_FLIGHT_FRACTION, IN_FLIGHT_CEILING)
+    return max(1, min(CHUNK, budget // max(1, 2 * workers * frame_bytes)))
 
 
 @dataclass
@@ -191,16 +202,21 @@ def _workers(requested: int) -> int:
 def _run_chunks(setup: ProcessorSetup, frames: Iterator[Frame], workers: int) -> Iterator[list[FrameResult]]:
     """Chunks of results in input order; at most 2 chunks per worker in flight (bounded memory)."""
     n = _workers(workers)
+    first = next(frames, None)
+    if first is None:
+        return
+    size = chunk_size(first.image.nbytes, n)
+    frames = itertools.chain([first], frames)
     if n == 1:
         processor = FrameProcessor(setup)
-        for chunk in _chunks(frames, CHUNK):
+        for chunk in _chunks(frames, size):
             yield processor.process(chunk)
         return
     ctx = mp.get_context("spawn")  # fork would copy torch/OpenMP state into the children
     pool = cf.ProcessPoolExecutor(n, mp_context=ctx, initializer=init_worker, initargs=(setup,))
     pending: deque[cf.Future[list[FrameResult]]] = deque()
     try:
-        for chunk in _chunks(frames, CHUNK):
+        for chunk in _chunks(frames, size):
             pending.append(pool.submit(process_chunk, chunk))
             if len(pending) >= 2 * n:
                 yield pending.popleft().result()

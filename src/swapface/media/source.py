@@ -27,7 +27,7 @@ import numpy as np
 
 from swapface.core.errors import InputError
 from swapface.core.fileio import is_writable_dir, natural_key
-from swapface.core.images import ImageReadError, is_image_path, read_image
+from swapface.core.images import ImageReadError, check_pixels, is_image_path, read_image
 from swapface.media.timeline import Span, kept_spans
 from swapface.media.video import (
     VIDEO_EXTENSIONS,
@@ -145,6 +145,10 @@ class VideoFileSource:
     @classmethod
     def open(cls, path: Path) -> VideoFileSource:
         info = probe_video(path)
+        try:
+            check_pixels(info.width, info.height, path.name)
+        except ImageReadError as exc:
+            raise InputError(str(exc)) from None
         return cls(path, info.frame_count, info.frame_count_exact, info.fps, info.has_audio)
 
     @property

@@ -26,12 +26,14 @@ from swapface.align.masks import draw_mask
 from swapface.core.errors import InputError
 from swapface.core.fileio import natural_key
 from swapface.core.images import ImageReadError, is_image_path, read_image
+from swapface.core.runtime import memory_budget
 from swapface.faces.meta import FaceFileMeta
 from swapface.train.warp_landmarks import NEAREST, nearest_faces
 
 log = logging.getLogger(__name__)
 
-MEMORY_BUDGET = 3 * 1024**3  # bytes of decoded faces kept in RAM per side
+MEMORY_CEILING = 3 * 1024**3  # at most this many bytes of decoded faces kept in RAM per side
+MEMORY_FRACTION = 0.2  # and at most this share of the RAM available when training starts
 
 
 @dataclass
@@ -106,7 +108,11 @@ class FaceSet:
         self.items = scan_faces(folder)
         self._cache: dict[int, np.ndarray] = {}
         self.size = size or self._common_size()
-        self.cache_all = len(self.items) * self.size * self.size * 6 <= MEMORY_BUDGET
+        # Decoded faces stay in RAM up to the budget (all of them for the usual few thousand);
+        # past it the first ones stay and the rest are decoded each time they are drawn.
+        budget = memory_budget(MEMORY_FRACTION, MEMORY_CEILING)
+        self.cache_limit = budget // (self.size * self.size * 6)
+        self.cache_all = len(self.items) <= self.cache_limit
         self._bad: set[int] = set()
         self._lock = threading.Lock()
         # Every face's aligned landmarks at ``size`` px, cv2 convention (NaN: none known), from
@@ -181,7 +187,7 @@ class FaceSet:
         if face.shape[0] != self.size or face.shape[1] != self.size:
             face = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_AREA)
         data = np.concatenate([face, face_masks(lm, self.size)], axis=2)
-        if self.cache_all:
+        if len(self._cache) < self.cache_limit:
             self._cache[index] = data
         return data
 
