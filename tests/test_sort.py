@@ -284,6 +284,34 @@ def test_crash_between_phases_is_undoable(faces: dict[str, Path], tmp_path: Path
     assert _names(folder) == before
 
 
+def test_sort_after_a_crash_rolls_back_and_equals_a_clean_sort(
+        faces: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running the same sort again after a kill between the phases: faces under temp names
+    come back first, so the result is the uninterrupted sort's, with nothing hidden."""
+    import swapface.curate.sort as sort_mod
+
+    clean, crash = tmp_path / "clean", tmp_path / "crash"
+    _copy_faces(faces["a"], clean, limit=8)
+    _copy_faces(faces["a"], crash, limit=8)
+    sort_faces(SortConfig(input=clean, by="color-orange"))
+    real_rename, calls = sort_mod.os.rename, []
+
+    def dies(src: str, dst: str) -> None:
+        calls.append(src)
+        if len(calls) == 11:
+            raise KeyboardInterrupt  # stands for SIGKILL: no cleanup runs
+        real_rename(src, dst)
+
+    monkeypatch.setattr(sort_mod.os, "rename", dies)
+    with pytest.raises(KeyboardInterrupt):
+        sort_faces(SortConfig(input=crash, by="color-orange"))
+    monkeypatch.setattr(sort_mod.os, "rename", real_rename)
+    assert any(p.name.startswith(".sorttmp_") for p in crash.iterdir())
+    sort_faces(SortConfig(input=crash, by="color-orange"))
+    assert _names(crash) == _names(clean)
+    assert not any(p.name.startswith(".sorttmp_") for p in crash.iterdir())
+
+
 def _sorted_copy(faces: dict[str, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
     """Ten faces sorted by size into ``sorted/`` with --keep; (input, output, log)."""
     folder, out = tmp_path / "src", tmp_path / "sorted"

@@ -126,6 +126,30 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert not list((tmp_path / "checkpoints").glob(".iter_*"))
 
 
+def test_a_full_disk_reported_by_safetensors_is_a_checkpoint_error(tmp_path, monkeypatch):
+    """safetensors raises its own error type (not OSError) when the disk fills up."""
+    from safetensors import SafetensorError
+
+    model, opt = _model_and_optimizer()
+    ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 1})
+
+    def full(*_args, **_kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_file", full)
+    with pytest.raises(ckpt.CheckpointError, match="No space left"):
+        ckpt.save_checkpoint(tmp_path, model, opt, {"iteration": 2})
+    monkeypatch.undo()
+    assert ckpt.load_checkpoint(tmp_path).state["iteration"] == 1
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\xff\xfe", '{"options": {}}'])
+def test_a_damaged_model_json_is_one_clear_error(tmp_path, text):
+    (tmp_path / "model.json").write_bytes(text.encode("latin-1"))
+    with pytest.raises(ckpt.CheckpointError, match=r"model\.json"):
+        ckpt.read_architecture(tmp_path)
+
+
 def test_frozen_architecture_refuses_changes(tmp_path):
     spec = {"model": "original", "options": {"learn_mask": False}}
     ckpt.freeze_architecture(tmp_path, spec)

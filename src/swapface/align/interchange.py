@@ -170,6 +170,8 @@ def load_json(path: str | Path) -> Any:
         return json.loads(raw)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not a JSON text file: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply to be an alignments file") from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -228,6 +230,9 @@ def detect_format(data: Any, source: str = "alignments JSON") -> str:
     return found.pop()
 
 
+COORDINATE_LIMIT = 1e6  # pixels: beyond any frame, and where an alignment stops being numeric
+
+
 def _array(value: Any, shape: tuple[int, ...], what: str, where: str) -> np.ndarray:
     try:
         arr = np.array(value, dtype=np.float64)
@@ -238,6 +243,8 @@ def _array(value: Any, shape: tuple[int, ...], what: str, where: str) -> np.ndar
         raise InputError(f"{where}: {what} must be {_shape_words(shape)}, got {got}")
     if not np.isfinite(arr).all():
         raise InputError(f"{where}: {what} holds NaN or infinite values")
+    if np.abs(arr).max(initial=0.0) > COORDINATE_LIMIT:
+        raise InputError(f"{where}: {what} holds values no frame has (beyond ±{COORDINATE_LIMIT:g})")
     return arr
 
 
@@ -295,15 +302,14 @@ def _face_record(
     parsed: ParsedFace, index: int, fmt: str, size: int, face_span: float, where: str
 ) -> FaceRecord:
     lm = parsed.landmarks
-    matrix = parsed.matrix if parsed.matrix is not None else alignment_matrix(lm, size, face_span)
-    if not np.isfinite(matrix).all():
-        raise InputError(f"{where}: landmarks are degenerate (all on one point)")
-    masks = {}
-    for kind in MASK_TYPES:
-        mask = build_mask(lm, kind)
-        if not np.isfinite(mask.matrix).all():
-            raise InputError(f"{where}: landmarks are degenerate (all on one point)")
-        masks[kind] = mask
+    degenerate = InputError(f"{where}: landmarks are degenerate (all on one point)")
+    try:
+        matrix = parsed.matrix if parsed.matrix is not None else alignment_matrix(lm, size, face_span)
+        masks = {kind: build_mask(lm, kind) for kind in MASK_TYPES}
+    except np.linalg.LinAlgError:
+        raise degenerate from None
+    if not np.isfinite(matrix).all() or not all(np.isfinite(m.matrix).all() for m in masks.values()):
+        raise degenerate
     return FaceRecord(
         face_index=index,
         box=parsed.box if parsed.box is not None else bounding_box(lm),

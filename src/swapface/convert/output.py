@@ -20,9 +20,10 @@ from swapface import __version__
 from swapface.convert.config import ConvertConfig
 from swapface.core.errors import ConfigError
 from swapface.core.fileio import sweep_partials
-from swapface.core.images import read_metadata, write_image
+from swapface.core.images import is_image_path, read_metadata, write_image
 from swapface.media import FrameWriter, is_writer_path, open_writer
 from swapface.media.source import Frame, FrameSource
+from swapface.media.writers import WRITER_SUFFIXES
 
 SYNTHETIC_COMMENT = f"synthetic media: face swapped by swapface {__version__}"
 SYNTHETIC_TAGS = {"comment": SYNTHETIC_COMMENT, "synthetic_media": "true", "generator": "swapface"}
@@ -42,6 +43,11 @@ def check_output(cfg: ConvertConfig) -> None:
     out = cfg.output
     if out.resolve() == cfg.input.resolve():
         raise ConfigError("output must differ from the input")
+    media = out.suffix.lower() in _MEDIA_SUFFIXES or is_image_path(out)
+    if media and not is_writer_path(out) and not out.is_dir():
+        raise ConfigError(
+            f"cannot write {out.name}: a video output ends in {', '.join(WRITER_SUFFIXES)}; "
+            "frames go to a folder (a path without a media suffix)")
     if not out.exists():
         return
     if not cfg.overwrite:
@@ -51,6 +57,11 @@ def check_output(cfg: ConvertConfig) -> None:
             raise ConfigError(f"output {out} is a folder, not a {out.suffix} file")
     elif not is_writer_path(out):
         raise ConfigError(f"output {out} is a file; a frame folder needs a folder path")
+
+
+# Containers people expect a video in that the writers do not make: refused, not a folder.
+_MEDIA_SUFFIXES = frozenset({".avi", ".wmv", ".flv", ".webm", ".mpg", ".mpeg", ".ts", ".3gp",
+                             ".ogv", ".mxf", ".apng"})
 
 
 def _is_ours(path: Path) -> bool:

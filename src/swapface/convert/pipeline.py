@@ -109,7 +109,20 @@ def _check_store(cfg: ConvertConfig, source: FrameSource, path: Path) -> int:
                 f"{path} was made from {known} frames but {cfg.input} has {source.count}; "
                 "pass the matching --alignments"
             )
+        made_from = store.get_meta("source")
+        if made_from and _other_file(Path(made_from), cfg.input):
+            raise InputError(f"{path} was made from {made_from}, not {cfg.input}; "
+                             "pass the matching --alignments")
         return sum(1 for ref in store.face_refs() if cfg.in_ranges(ref.frame_index))
+
+
+def _other_file(recorded: Path, given: Path) -> bool:
+    """True when the store's recorded input still exists and is another file than ``given``
+    (a renamed or moved input, whose old path is gone, is accepted)."""
+    try:
+        return recorded.exists() and not recorded.samefile(given)
+    except OSError:
+        return False
 
 
 def _smoothed_records(path: Path, smoother: Centred | None) -> Iterator[FrameRecord]:

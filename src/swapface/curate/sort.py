@@ -446,12 +446,40 @@ def _mask_of(path: Path) -> Path | None:
     return mask if mask.is_file() else None
 
 
+def roll_back_unfinished(folder: Path) -> int:
+    """Undo every sort into ``folder`` that was killed before its log said "done" (faces
+    may sit under hidden temp names there), so a new sort starts from the original names;
+    returns how many faces came back."""
+    restored = 0
+    for log_file in sorted(folder.glob(f"{LOG_PREFIX}*.json")):
+        try:
+            payload = json.loads(log_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if not isinstance(payload, dict) or payload.get("state") != "pending":
+            continue
+        try:
+            restored += undo_sort(log_file).restored
+        except InputError:  # killed before the first rename: nothing moved
+            payload["state"] = "abandoned"
+            _write_log(log_file, payload)
+            continue
+        log.warning("%s: a sort was interrupted there; rolled back (%s)", folder, log_file.name)
+    return restored
+
+
 def sort_faces(cfg: SortConfig, progress: Progress = SILENT) -> SortSummary:
-    """Order (and optionally group) ``cfg.input``; renames in place or writes to ``cfg.output``."""
+    """Order (and optionally group) ``cfg.input``; renames in place or writes to ``cfg.output``.
+
+    A sort killed midway (its log still "pending") is rolled back first, so running the
+    same command again gives what one uninterrupted sort gives."""
     start = time.perf_counter()
     folder = Path(cfg.input)  # type: ignore[arg-type]
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
+    for target in dict.fromkeys([folder, Path(cfg.output) if cfg.output is not None else folder]):
+        if target.is_dir():
+            roll_back_unfinished(target)
     paths = list_faces(folder)
     if not paths:
         raise InputError(f"no face images in {folder}")

@@ -48,7 +48,7 @@ from swapface.evaluate.reconstruction import ReconstructionFigures, reconstructi
 from swapface.evaluate.report import ContactSheet, PerFrame, report_paths, write_report
 from swapface.evaluate.temporal import TemporalFigures, TemporalMetric
 from swapface.faces.identity import SAME_PERSON, shared_encoder
-from swapface.media.source import open_source
+from swapface.media.source import open_source, readonly_output_dir
 
 NAN = float("nan")
 
@@ -139,7 +139,7 @@ class EvaluateResult:
 def _report_dir(cfg: EvaluateConfig) -> Path:
     folder = cfg.report_dir
     if cfg.report is None and not is_writable_dir(folder.parent):
-        return Path.cwd() / folder.name  # next to a read-only input: the working directory
+        return readonly_output_dir(folder)  # next to a read-only input: the working directory
     return folder
 
 

@@ -34,7 +34,7 @@ from swapface.extract.processor import (
 )
 from swapface.extract.resume import STALE_DIR, check_resume, run_definition, sweep_stale
 from swapface.faces import FaceFinder, IdentityFilter, shared_encoder
-from swapface.media.source import Frame, FrameSource, open_source
+from swapface.media.source import Frame, FrameSource, open_source, readonly_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def resolve_outputs(cfg: ExtractConfig, source: FrameSource) -> tuple[Path, Path
     export = Path(cfg.faces.replace("$path", str(base)))
     readonly = not source.outputs_writable()
     if readonly and cfg.faces == DEFAULT_FACES:
-        export = Path.cwd() / base.name / "face_images"
+        export = readonly_output_dir(base) / "face_images"
     store = cfg.alignments if cfg.alignments is not None else source.default_store()
     if readonly and (cfg.alignments is None or cfg.faces == DEFAULT_FACES):
         log.warning("input folder is read-only; writing outputs under %s", Path.cwd())

@@ -28,6 +28,7 @@ from swapface.core.images import read_metadata
 log = logging.getLogger(__name__)
 
 _LEGACY = {"warp_matrix": "matrix", "coverage": "face_span"}
+_INT_LIMIT = 2**31  # indices and sizes beyond this are damage, and SQLite could not store them
 
 
 def _round(a: Any, digits: int) -> list[Any]:
@@ -36,8 +37,8 @@ def _round(a: Any, digits: int) -> list[Any]:
 
 def _finite(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
-    if arr.shape != shape or not np.isfinite(arr).all():
-        raise ValueError(f"{what} must be {shape} finite numbers")
+    if arr.shape != shape or not np.isfinite(arr).all() or np.abs(arr).max(initial=0) > 1e6:
+        raise ValueError(f"{what} must be {shape} finite numbers within ±1e6")
     return arr
 
 
@@ -97,9 +98,10 @@ class FaceFileMeta:
         data = {_LEGACY.get(k, k): v for k, v in data.items()}
         try:
             frame_index, face_index, size = (data["frame_index"], data["face_index"], data["size"])
-            if not all(isinstance(v, int) and not isinstance(v, bool)
+            if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < _INT_LIMIT
                        for v in (frame_index, face_index, size)) or size < 1:
-                raise ValueError("frame_index, face_index and size must be whole numbers")
+                raise ValueError("frame_index, face_index and size must be whole numbers "
+                                 f"from 0 to {_INT_LIMIT}")
             span = float(data.get("face_span") or DEFAULT_FACE_SPAN)
             box = data.get("box")
             return cls(

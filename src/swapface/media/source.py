@@ -73,7 +73,17 @@ def default_store_path(input_root: Path, is_video: bool) -> Path:
     store = base.parent / f"{base.name}_alignments.db" if is_video else base / "alignments.db"
     if is_writable_dir(store.parent):
         return store
-    return Path.cwd() / store.name if is_video else Path.cwd() / base.name / "alignments.db"
+    return Path.cwd() / store.name if is_video else readonly_output_dir(base) / "alignments.db"
+
+
+def readonly_output_dir(folder: Path) -> Path:
+    """Where outputs of a read-only input folder go: a folder of its name under the working
+    directory, or ``<name>_swapface`` when that would be the input itself (run from its
+    parent)."""
+    here = Path.cwd() / folder.name
+    if here.resolve() == folder.resolve():
+        here = Path.cwd() / f"{folder.name}_swapface"
+    return here
 
 
 class FrameSource(Protocol):

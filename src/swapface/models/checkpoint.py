@@ -123,10 +123,10 @@ def save_checkpoint(
         fsync_dir(parent)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError | SafetensorError):  # safetensors reports a full disk its way
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise CheckpointError(
-                f"could not save checkpoint ({exc.strerror or exc}); the previous checkpoint is intact"
-            ) from exc
+                f"could not save checkpoint ({why}); the previous checkpoint is intact") from exc
         raise
     if not snapshot:
         write_json(model_dir / LATEST, {"checkpoint": f"checkpoints/{name}", "iteration": iteration})
@@ -216,7 +216,7 @@ def freeze_architecture(model_dir: Path, spec: dict[str, Any]) -> dict[str, Any]
     """Write ``model.json`` on first use; afterwards refuse any change to it."""
     path = model_dir / MODEL_JSON
     if path.is_file():
-        frozen = json.loads(path.read_text())
+        frozen = _read_spec(path)
         if "coverage" in spec and "coverage" not in frozen:
             # Folders from before coverage was recorded: the resumed run's value is the best
             # knowledge there is; record it so convert and evaluate use it from now on.
@@ -239,4 +239,15 @@ def read_architecture(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MODEL_JSON
     if not path.is_file():
         raise CheckpointError(f"{model_dir} is not a swapface model folder (no {MODEL_JSON})")
-    return json.loads(path.read_text())
+    return _read_spec(path)
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise CheckpointError(f"{path} is damaged ({exc}); it describes the model's architecture"
+                              ) from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
+        raise CheckpointError(f"{path} is not a swapface model description")
+    return spec

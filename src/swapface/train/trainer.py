@@ -19,7 +19,12 @@ from swapface.core.images import encode_image, write_image
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.core.runtime import Runtime, setup_runtime, shutdown_runtime
 from swapface.models import SwapModel, build_model, model_options
-from swapface.models.checkpoint import freeze_architecture, load_checkpoint, save_checkpoint
+from swapface.models.checkpoint import (
+    freeze_architecture,
+    load_checkpoint,
+    read_architecture,
+    save_checkpoint,
+)
 from swapface.train.augment import AugmentConfig, Augmenter
 from swapface.train.config import TrainConfig
 from swapface.train.data import BatchPrefetcher, FaceSet, SideBatch
@@ -113,9 +118,7 @@ class Trainer:
         options = cfg.parsed_model_options()
         name = cfg.model
         if name is None:
-            import json
-
-            frozen = json.loads(frozen_path.read_text()) if frozen_path.is_file() else {}
+            frozen = read_architecture(cfg.model_dir) if frozen_path.is_file() else {}
             name = frozen.get("model", "original")
             options = options or frozen.get("options", {})
         torch.manual_seed(cfg.seed)
