@@ -13,6 +13,7 @@ import argparse
 import concurrent.futures as cf
 import json
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a case per group, 1 kill per command")
     ap.add_argument("--kills", type=int, default=20, help="kills per command")
     ap.add_argument("--commands", nargs="*", default=list(CHAINS), choices=list(CHAINS))
+    ap.add_argument("--cases", help="only the cases whose name matches this regular expression")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
@@ -157,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         ws = build_workspace(Path(tmp), data, say=lambda m: print(m, flush=True))
         cases = all_cases()
         cases = quick_cases(cases) if args.quick else cases
+        if args.cases:
+            cases = [c for c in cases if re.search(args.cases, c.name)]
         print(f"{len(cases)} bad-input cases ...", flush=True)
         case_results = run_cases(ws, cases)
         kills = 1 if args.quick else args.kills

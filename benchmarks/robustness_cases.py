@@ -74,6 +74,15 @@ def face_image(ws: Workspace) -> np.ndarray:
     return cv2.imread(str(ws.stills / "obama.jpg"))
 
 
+def canvas_8k(image: np.ndarray) -> np.ndarray:
+    """The photo enlarged to 4320 px high (aspect kept) on a 7680×4320 frame."""
+    h, w = image.shape[:2]
+    big = cv2.resize(image, (round(w * 4320 / h), 4320), interpolation=cv2.INTER_CUBIC)
+    frame = np.full((4320, 7680, 3), 90, np.uint8)
+    frame[:, : min(7680, big.shape[1])] = big[:, :7680]
+    return frame
+
+
 def folder_with(case: Path, files: dict[str, bytes]) -> Path:
     folder = case / "in"
     folder.mkdir(exist_ok=True)
@@ -196,7 +205,7 @@ def image_cases() -> list[Case]:
             append_images=[__import__("PIL.Image").Image.new("RGB", face(ws).shape[1::-1])])},
             check=expect_faces(1)),
         one("1×1 image", lambda ws: {"dot.png": encoded(np.zeros((1, 1, 3), np.uint8), ".png")}),
-        one("8K frame", lambda ws: {"big.jpg": encoded(cv2.resize(face(ws), (7680, 4320)), ".jpg")},
+        one("8K frame", lambda ws: {"big.jpg": encoded(canvas_8k(face(ws)), ".jpg")},
             check=expect_faces(1)),
         one("rotated EXIF", lambda ws: {"turned.jpg": exif_rotated(face(ws))}, check=expect_faces(1)),
         one("mixed folder", lambda ws: {
@@ -469,7 +478,11 @@ def output_cases() -> list[Case]:
 
     def bad_suffix(ws: Workspace, case: Path) -> list:
         return ["convert", ws.clip_a, "-m", ws.model, "--alignments", ws.store_a,
-                "-o", case / "out.xyz", "-q"]
+                "-o", case / "out.avi", "-q"]
+
+    def image_suffix(ws: Workspace, case: Path) -> list:
+        return ["convert", ws.clip_a, "-m", ws.model, "--alignments", ws.store_a,
+                "-o", case / "out.png", "-q"]
 
     def filter_not_image(ws: Workspace, case: Path) -> list:
         (case / "ref.jpg").write_text("not an image")
@@ -487,7 +500,8 @@ def output_cases() -> list[Case]:
         Case("malformed config file", "options", bad_config),
         Case("unknown detector", "options", bad_detector),
         Case("face size 0", "options", bad_size),
-        Case("output with an unknown suffix", "options", bad_suffix),
+        Case("output as .avi (not written)", "options", bad_suffix),
+        Case("output named like an image", "options", image_suffix),
         Case("--filter that is not an image", "options", filter_not_image),
     ]
 

@@ -71,7 +71,7 @@ def run_chain(chain: Chain, kills: int, rng: random.Random, cwd: Path) -> ChainO
         attempts += 1
         proc = popen(chain.args, cwd)
         began = time.perf_counter()
-        deadline = began + rng.uniform(0.3, max(0.6, span))
+        deadline = began + rng.uniform(min(0.3, span / 3), max(0.2, span))
         while proc.poll() is None and time.perf_counter() < deadline:
             time.sleep(0.02)
         if proc.poll() is not None:  # it finished first: check it, start over fresh
@@ -283,12 +283,17 @@ def sort_chain(ws: Workspace, work: Path) -> Chain:
                       for p in faces.iterdir() if p.is_file() and is_image_path(p))
 
     def undo_restores() -> str | None:
-        logs = sorted(faces.glob("sort_log_*.json"), key=lambda p: p.stat().st_mtime_ns)
         if _hidden_leftovers(faces):
             return f"temp files left: {_hidden_leftovers(faces)[:3]}"
-        ran = cli(["sort", "--undo", logs[-1]], work)
-        if ran.rc != 0:
-            return f"undo failed: {ran.err.strip()[-200:]}"
+        # Every sort that renamed something, newest first, as a user would undo them.
+        logs = sorted(faces.glob("sort_log_*.json"), key=lambda p: p.stat().st_mtime_ns)
+        for log in reversed(logs):
+            payload = json.loads(log.read_text())
+            if payload.get("state") != "done" or not payload.get("renames"):
+                continue
+            ran = cli(["sort", "--undo", log], work)
+            if ran.rc != 0:
+                return f"undo of {log.name} failed: {ran.err.strip()[-200:]}"
         names = Counter(p.name for p in faces.iterdir() if is_image_path(p))
         want = Counter(n for n in original["names"] if is_image_path(Path(n)))
         return None if names == want else "undo did not restore the original names"

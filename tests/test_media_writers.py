@@ -310,3 +310,9 @@ def test_a_writer_sweeps_what_killed_writers_left(tmp_path: Path) -> None:
     assert not leftover.exists()
     assert live.exists() and other_host.exists() and mine.exists()
     assert (tmp_path / "out.mp4").is_file()
+    # Face files and frames are written the same way (their suffix follows ".part").
+    from swapface.core.fileio import sweep_partials
+
+    face = tmp_path / f".clip_000016_0.{host}-{dead.stdout.strip()}.g8rjcm3w.png.part"
+    face.write_bytes(b"x")
+    assert sweep_partials(tmp_path) == [face] and live.exists()

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from benchmarks.robustness_common import make_clip
 
 from swapface.cli.main import main
 from swapface.core.images import read_image, read_metadata
-from swapface.media.video import iter_video, probe_video
-from swapface.media.video_writer import VideoWriter
+from swapface.media.video import iter_video
 from swapface.project import run as project_run
 from swapface.project.run import PROJECT_FILE as PROJECT
 from swapface.project.run import RunConfig
@@ -20,21 +20,11 @@ from swapface.train.trainer import TrainSummary
 FRAMES = 40
 
 
-def _clip(source: Path, target: Path) -> Path:
-    with VideoWriter(target, probe_video(source).fps, audio_from=source, crf=12,
-                     preset="ultrafast") as writer:
-        for index, _, image in iter_video(source):
-            if index >= FRAMES:
-                break
-            writer.write(image)
-    return target
-
-
 @pytest.fixture(scope="module")
 def clips(data_dir, tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("clips")
-    return (_clip(data_dir / "video" / "woman_a.mp4", root / "a.mp4"),
-            _clip(data_dir / "video" / "woman_b.mp4", root / "b.mp4"))
+    return (make_clip(data_dir / "video" / "woman_a.mp4", root / "a.mp4", FRAMES),
+            make_clip(data_dir / "video" / "woman_b.mp4", root / "b.mp4", FRAMES))
 
 
 def _fail(*_a, **_k):

@@ -65,11 +65,14 @@ def sweep_partials(folder: str | os.PathLike[str], suffix: str = ".part") -> lis
         entries = list(Path(folder).iterdir())
     except OSError:
         return removed
+    marker = f".{host}-"
     for path in entries:
-        if not (path.name.startswith(".") and suffix in path.name):
+        name = path.name
+        at = name.find(marker)
+        if not name.startswith(".") or suffix not in name or at < 0:
             continue
-        match = re.search(r"\.([^.]+)-(\d+)\.[^.]*" + re.escape(suffix), path.name)
-        if match is None or match.group(1) != host or _alive(int(match.group(2))):
+        match = re.match(r"(\d+)\.", name[at + len(marker):])
+        if match is None or _alive(int(match.group(1))):
             continue
         try:
             path.unlink()

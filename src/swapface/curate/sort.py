@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from swapface.core.errors import InputError
-from swapface.core.fileio import atomic_path, atomic_write_bytes
+from swapface.core.fileio import atomic_path, atomic_write_bytes, sweep_partials
 from swapface.core.images import ImageReadError, is_image_path
 from swapface.core.progress import SILENT, Progress
 from swapface.curate.config import SortConfig
@@ -480,6 +480,8 @@ def sort_faces(cfg: SortConfig, progress: Progress = SILENT) -> SortSummary:
     for target in dict.fromkeys([folder, Path(cfg.output) if cfg.output is not None else folder]):
         if target.is_dir():
             roll_back_unfinished(target)
+            for suffix in (".part", ".tmp"):  # a log or cache write that was killed
+                sweep_partials(target, suffix)
     paths = list_faces(folder)
     if not paths:
         raise InputError(f"no face images in {folder}")

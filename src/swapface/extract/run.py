@@ -22,6 +22,7 @@ from swapface import __version__
 from swapface.align.store import AlignmentsStore, backup_store
 from swapface.core.config import to_dict
 from swapface.core.errors import InputError
+from swapface.core.fileio import sweep_partials
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.core.runtime import memory_budget
 from swapface.extract.config import DEFAULT_FACES, ExtractConfig
@@ -143,6 +144,8 @@ def run_extract(cfg: ExtractConfig, progress: Progress = SILENT,
         raise InputError(f"{cfg.input} is a live stream; extract reads files and folders")
     export_dir, store_path = resolve_outputs(cfg, source)
     export_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (export_dir, export_dir / "masks", export_dir / "blurry"):
+        sweep_partials(folder)  # face files a killed extract left half-written
     summary = ExtractSummary(str(cfg.input), str(export_dir), str(store_path))
     summary.frames_total = (source.count + cfg.every_n - 1) // cfg.every_n
 
