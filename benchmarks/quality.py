@@ -45,6 +45,8 @@ TARGETS = [
     ("pose error (deg)", lambda r: r.pose.error, 3.0, False),
     ("expression error (inter-ocular)", lambda r: r.expression.error, 0.05, False),
     ("jitter ratio (swapped / source)", lambda r: r.temporal.jitter_ratio, 1.2, False),
+    ("sharpness ratio (swapped / source)", lambda r: r.detail.sharpness_ratio, 0.5, True),
+    ("seam dE over the source's", lambda r: r.detail.seam_delta_e, 2.0, False),
     ("reconstruction SSIM A->A", lambda r: r.reconstruction and r.reconstruction.a.ssim, 0.85, True),
     ("reconstruction SSIM B->B", lambda r: r.reconstruction and r.reconstruction.b.ssim, 0.85, True),
 ]

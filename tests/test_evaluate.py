@@ -128,6 +128,75 @@ def test_pose_error_grows_with_an_injected_rotation(clip: dict, itself: Evaluate
     assert rolls[0] == 0.0
 
 
+# ------------------------------------------------------------------ detail and seams
+@pytest.fixture(scope="module")
+def face_masks(clip: dict) -> list[np.ndarray]:
+    """Each frame's face hull, feathered by 3 px: where a paste would change the frame."""
+    finder = make_finders(EvaluateConfig(source=clip["source"], swapped=clip["source"],
+                                         reference_b=clip["source"]))[0]
+    masks = []
+    for image in clip["images"]:
+        (face,) = finder.find(image)
+        mask = np.zeros(image.shape[:2], np.float32)
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(face.landmarks).astype(np.int32)), 1.0)
+        masks.append(cv2.GaussianBlur(mask, (0, 0), 3)[..., None])
+    return masks
+
+
+def _pasted(clip: dict, masks: list[np.ndarray], change) -> list[np.ndarray]:
+    """Each frame with ``change`` applied inside its face hull only, as a paste would."""
+    return [np.clip(image * (1 - mask) + change(image) * mask, 0, 255).astype(np.uint8)
+            for image, mask in zip(clip["images"], masks, strict=True)]
+
+
+def _unsharp(image: np.ndarray) -> np.ndarray:
+    return cv2.addWeighted(image, 2.5, cv2.GaussianBlur(image, (0, 0), 2), -1.5, 0)
+
+
+def test_sharpness_sees_a_blurred_face_and_is_not_fooled_by_unsharp_masking(
+        clip: dict, itself: EvaluateResult, face_masks: list) -> None:
+    assert itself.detail.sharpness_ratio == pytest.approx(1.0)
+    assert itself.detail.seam_delta_e == pytest.approx(0.0, abs=1e-6)
+    blur = evaluate(clip, write_frames(clip["root"] / "blur2", _pasted(
+        clip, face_masks, lambda im: cv2.GaussianBlur(im, (0, 0), 2))), "blur2")
+    assert blur.detail.faces == FRAMES and blur.detail.sharpness_ratio < 0.6, blur.detail
+    sharpened = evaluate(clip, write_frames(clip["root"] / "usm", _pasted(
+        clip, face_masks, lambda im: _unsharp(cv2.GaussianBlur(im, (0, 0), 2)))), "usm")
+    assert blur.detail.sharpness_ratio < sharpened.detail.sharpness_ratio < 0.9, sharpened.detail
+    # Noise adds energy, but is capped: it never scores above the real detail.
+    rng = np.random.default_rng(1)
+    noisy = evaluate(clip, write_frames(clip["root"] / "noisy", _pasted(
+        clip, face_masks, lambda im: im + rng.normal(0, 12, im.shape))), "noisy")
+    assert noisy.detail.sharpness_ratio <= 1.0
+    # The worst-sharpness frames are on the contact sheet, captioned with the figure.
+    assert any(e.label.startswith("worst sharpness") for e in _sheet_entries(blur))
+
+
+def _sheet_entries(result: EvaluateResult) -> list:
+    from swapface.evaluate.report import ContactSheet, PerFrame
+
+    per: PerFrame = result.per_frame
+    sheet = ContactSheet.spaced(0, 0)
+    blank = np.zeros((8, 8, 3), np.uint8)
+    for i, frame in enumerate(per.frame):
+        sheet.offer(i, frame, blank, blank, per.badness(i))
+    return sheet.all_entries()
+
+
+@pytest.mark.parametrize(("channel", "shift"), [(0, -20.0), (1, 12.0), (2, 12.0)])
+def test_a_face_shifted_in_colour_raises_the_seam_figure(clip: dict, face_masks: list,
+                                                          channel: int, shift: float) -> None:
+    def recolour(image: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+        lab[..., channel] += shift
+        return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+    frames = _pasted(clip, face_masks, recolour)
+    result = evaluate(clip, write_frames(clip["root"] / f"tone{channel}", frames), f"tone{channel}")
+    assert result.detail.seam_delta_e > 4.0, result.detail
+    assert result.detail.sharpness_ratio > 0.9  # a tone change is not a loss of detail
+
+
 # ------------------------------------------------------------------ temporal
 def test_jitter_rises_when_frames_shake(clip: dict) -> None:
     rng = np.random.default_rng(0)

@@ -93,6 +93,22 @@ def test_reconstruction_scores_own_faces_above_the_other_identity(setup: dict) -
     assert aa.l1 < ba.l1 and bb.l1 < ab.l1
     few = score_faces(model, faces["a"], "a", COVERAGE, limit=3, device=device)
     assert few.faces == 3
+    assert aa.ssim_paste > ba.ssim_paste and bb.ssim_paste > ab.ssim_paste  # at 128 px too
+
+
+def test_a_perfect_64px_face_is_not_perfect_at_paste_size(setup: dict) -> None:
+    """A "model" that returns its input exactly: flawless at 64 px, yet the 128 px face it is
+    pasted as lacks the real face's detail, which is what a viewer sees."""
+
+    class Identity:
+        input_size = output_size = 64
+
+        def __call__(self, x, side):
+            return x, None
+
+    s = score_faces(Identity(), setup["faces"]["b"], "b", COVERAGE)
+    assert s.ssim == pytest.approx(1.0, abs=1e-4) and s.l1 < 1e-4
+    assert s.ssim_paste < 0.998 and s.l1_paste > 0.002, s  # faces here are ~100 px natively
 
 
 def test_cli_writes_the_json_and_the_report_pngs(setup: dict, data_dir: Path, capsys) -> None:

@@ -20,11 +20,16 @@ from swapface.core.progress import SILENT, Progress
 BATCH = 16
 
 
+PASTE_SIZE = 128  # px: what a face is pasted at in a typical 480–720p frame
+
+
 @dataclass
 class SideScores:
     faces: int
-    ssim: float
+    ssim: float  # at the model's output size
     l1: float
+    ssim_paste: float = float("nan")  # the output upscaled to PASTE_SIZE vs the real face there
+    l1_paste: float = float("nan")
 
 
 @dataclass
@@ -51,8 +56,8 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
     faces = FaceSet(folder)
     picks = np.unique(np.linspace(0, len(faces) - 1, min(limit, len(faces))).round().astype(int))
     make = {n: Augmenter(AugmentConfig(), faces.size, n, coverage, device)
-            for n in {model.input_size, model.output_size}}
-    ssim_sum = l1_sum = 0.0
+            for n in {model.input_size, model.output_size, PASTE_SIZE}}
+    ssim_sum = l1_sum = ssim_paste = l1_paste = 0.0
     count = 0
     bar = progress.task(f"reconstruct {side.upper()}", len(picks), "face")
     try:
@@ -72,12 +77,20 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
                 n = len(data)
                 ssim_sum += (1.0 - float(ssim_loss(out, target))) * n
                 l1_sum += float((out - target).abs().mean()) * n
+                # What a viewer gets: the output resized to paste size (bicubic, as convert
+                # warps it) against the real face at that size, detail the model never had.
+                real = make[PASTE_SIZE].center(rgb).targets
+                big = torch.nn.functional.interpolate(out, size=PASTE_SIZE, mode="bicubic",
+                                                      align_corners=False).clamp(0, 1)
+                ssim_paste += (1.0 - float(ssim_loss(big, real))) * n
+                l1_paste += float((big - real).abs().mean()) * n
             count += n
     finally:
         bar.close()
     if not count:
         raise InputError(f"no readable faces in {folder}")
-    return SideScores(count, ssim_sum / count, l1_sum / count)
+    return SideScores(count, ssim_sum / count, l1_sum / count, ssim_paste / count,
+                      l1_paste / count)
 
 
 def reconstruction(model_dir: Path, faces_a: Path | None, faces_b: Path | None,

@@ -25,19 +25,25 @@ def thumbnail(image: np.ndarray, height: int = THUMB_HEIGHT) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
 
 
+WORST_PER_FIGURE = 2  # frames the sheet shows for each figure, besides the evenly spaced ones
+
+
 @dataclass
 class SheetEntry:
     frame: int
     source: np.ndarray  # thumbnails
     swapped: np.ndarray
+    label: str = "source | swapped"
 
 
 @dataclass
 class ContactSheet:
-    """Collects a few evenly spaced frame pairs while the videos stream past."""
+    """Evenly spaced frame pairs, and the worst frames by each figure, collected while the
+    videos stream past (a thumbnail is made only for a frame that enters the worst few)."""
 
     positions: set[int]
     entries: list[SheetEntry] = field(default_factory=list)
+    worst: dict[str, list[tuple[float, int, SheetEntry]]] = field(default_factory=dict)
 
     @classmethod
     def spaced(cls, total: int, count: int) -> ContactSheet:
@@ -45,25 +51,40 @@ class ContactSheet:
             return cls(set())
         return cls(set(np.linspace(0, total - 1, min(count, total)).round().astype(int).tolist()))
 
-    def offer(self, position: int, frame: int, source: np.ndarray, swapped: np.ndarray) -> None:
+    def offer(self, position: int, frame: int, source: np.ndarray, swapped: np.ndarray,
+              badness: dict[str, tuple[float, str]] | None = None) -> None:
+        """``badness``: figure → (score, higher is worse; how to caption it)."""
         if position in self.positions:
             self.entries.append(SheetEntry(frame, thumbnail(source), thumbnail(swapped)))
+        for name, (score, text) in (badness or {}).items():
+            kept = self.worst.setdefault(name, [])
+            if not np.isfinite(score) or (len(kept) >= WORST_PER_FIGURE and score <= kept[-1][0]):
+                continue
+            entry = SheetEntry(frame, thumbnail(source), thumbnail(swapped), f"worst {name}: {text}")
+            kept.append((score, position, entry))
+            kept.sort(key=lambda item: -item[0])
+            del kept[WORST_PER_FIGURE:]
+
+    def all_entries(self) -> list[SheetEntry]:
+        return self.entries + [e for kept in self.worst.values() for _, _, e in kept]
 
     def render(self, per_row: int = 2) -> np.ndarray:
-        """Rows of ``source | swapped`` pairs, each captioned with its frame number."""
-        if not self.entries:
+        """Rows of ``source | swapped`` pairs, each captioned with its frame number (and,
+        for the worst frames, the figure that put it there)."""
+        entries = self.all_entries()
+        if not entries:
             img = np.full((60, 320, 3), 255, np.uint8)
             cv2.putText(img, "no frames compared", (10, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1)
             return img
         caption = 22
         tiles = []
-        for e in self.entries:
+        for e in entries:
             h = THUMB_HEIGHT + caption
             w = e.source.shape[1] + e.swapped.shape[1] + GAP
             tile = np.full((h, w, 3), 255, np.uint8)
             tile[caption:, :e.source.shape[1]] = e.source
             tile[caption:, e.source.shape[1] + GAP:] = e.swapped
-            text = f"frame {e.frame}: source | swapped"
+            text = f"frame {e.frame}: {e.label}"
             cv2.putText(tile, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
             tiles.append(tile)
         tile_w = max(t.shape[1] for t in tiles)
@@ -89,6 +110,18 @@ class PerFrame:
     expression_error: list[float] = field(default_factory=list)
     jitter_source: list[float] = field(default_factory=list)
     jitter_swapped: list[float] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)  # swapped ÷ source detail, mean of faces
+    seam: list[float] = field(default_factory=list)  # seam ΔE over the source's
+
+    def badness(self, i: int) -> dict[str, tuple[float, str]]:
+        """Frame ``i``'s figures as (higher is worse, caption) for the contact sheet."""
+        return {
+            "identity": (self.distance_b[i], f"distance to B {self.distance_b[i]:.2f}"),
+            "pose": (self.pose_error[i], f"pose error {self.pose_error[i]:.1f} deg"),
+            "expression": (self.expression_error[i], f"expression error {self.expression_error[i]:.3f}"),
+            "sharpness": (1.0 - self.sharpness[i], f"sharpness {self.sharpness[i]:.2f}"),
+            "seam": (self.seam[i], f"seam dE {self.seam[i]:+.1f}"),
+        }
 
 
 def identity_plot(per: PerFrame, threshold: float) -> np.ndarray:

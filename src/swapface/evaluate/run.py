@@ -30,6 +30,7 @@ from swapface.core.errors import InputError
 from swapface.core.fileio import is_writable_dir
 from swapface.core.progress import SILENT, Progress
 from swapface.evaluate.config import EvaluateConfig
+from swapface.evaluate.detail import DetailFigures, DetailMetric
 from swapface.evaluate.expression import ExpressionFigures, ExpressionMetric
 from swapface.evaluate.identity import (
     IdentityFigures,
@@ -44,7 +45,7 @@ from swapface.evaluate.pairing import (
     pair_faces,
 )
 from swapface.evaluate.pose import PoseFigures, PoseMetric
-from swapface.evaluate.reconstruction import ReconstructionFigures, reconstruction
+from swapface.evaluate.reconstruction import PASTE_SIZE, ReconstructionFigures, reconstruction
 from swapface.evaluate.report import ContactSheet, PerFrame, report_paths, write_report
 from swapface.evaluate.temporal import TemporalFigures, TemporalMetric
 from swapface.faces.identity import SAME_PERSON, shared_encoder
@@ -75,6 +76,7 @@ class EvaluateResult:
     pose: PoseFigures
     expression: ExpressionFigures
     temporal: TemporalFigures
+    detail: DetailFigures
     reconstruction: ReconstructionFigures | None
     report: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -102,6 +104,7 @@ class EvaluateResult:
             return "n/a" if value is None else f"{value:{spec}}{unit}"
 
         fr, idt, pose, ex, tm = self.frames, self.identity, self.pose, self.expression, self.temporal
+        dt = self.detail
         out = [
             f"frames:         {fr.compared} compared (source {fr.source}, swapped {fr.swapped}), "
             f"{fr.without_source_face} without a source face",
@@ -121,10 +124,14 @@ class EvaluateResult:
             f"temporal:       jitter ratio {f(tm.jitter_ratio)} (source {f(tm.jitter_source, '.4f')}, "
             f"swapped {f(tm.jitter_swapped, '.4f')}), frame-difference ratio {f(tm.frame_diff_ratio)} "
             f"(source {f(tm.frame_diff_source, '.1f')}, swapped {f(tm.frame_diff_swapped, '.1f')})",
+            f"detail:         sharpness ratio {f(dt.sharpness_ratio)} of the source's "
+            f"(least sharp face {f(dt.sharpness_min)}); seam ΔE {f(dt.seam_delta_e, '+.2f')} over "
+            f"the source's {f(dt.seam_delta_e_source, '.2f')} (worst {f(dt.seam_delta_e_max, '+.1f')})",
         ]
         rec = self.reconstruction
         if rec is not None:
-            parts = [f"{name} SSIM {s.ssim:.4f} L1 {s.l1:.4f} ({s.faces} faces)"
+            parts = [f"{name} SSIM {s.ssim:.4f} L1 {s.l1:.4f}, at {PASTE_SIZE} px SSIM "
+                     f"{s.ssim_paste:.4f} L1 {s.l1_paste:.4f} ({s.faces} faces)"
                      for name, s in (("A→A", rec.a), ("B→B", rec.b)) if s is not None]
             out.append(f"reconstruction: {rec.model} at {rec.size} px: " + "; ".join(parts))
         if self.report:
@@ -176,7 +183,7 @@ def run_evaluate(cfg: EvaluateConfig, progress: Progress = SILENT) -> EvaluateRe
     encoder = shared_encoder()
     reference = IdentityReference.load(cfg.reference_b, finders[0], encoder, cfg.max_references)
     identity, pose, expression = IdentityMetric(encoder, reference), PoseMetric(), ExpressionMetric()
-    temporal = TemporalMetric()
+    temporal, detail = TemporalMetric(), DetailMetric()
     per = PerFrame()
     total = min(counts.source, counts.swapped)
     sheet = ContactSheet.spaced(total, cfg.sheet_frames)
@@ -219,10 +226,13 @@ def run_evaluate(cfg: EvaluateConfig, progress: Progress = SILENT) -> EvaluateRe
             per.distance_a.append(_mean(to_a))
             per.pose_error.append(_mean([pose.add(p.source, p.swapped) for p in pairs]))
             per.expression_error.append(_mean([expression.add(p.source, p.swapped) for p in pairs]))
+            scored = [detail.add(sf.image, swapped_image, p.source.landmarks) for p in pairs]
+            per.sharpness.append(_mean([sharp for sharp, _ in scored if math.isfinite(sharp)]))
+            per.seam.append(_mean([seam for _, seam in scored if math.isfinite(seam)]))
             js, jw = temporal.add_frame(sf.index, sf.image, swapped_image, src_faces, pairs)
             per.jitter_source.append(NAN if js is None else js)
             per.jitter_swapped.append(NAN if jw is None else jw)
-            sheet.offer(position, sf.index, sf.image, swapped_image)
+            sheet.offer(position, sf.index, sf.image, swapped_image, per.badness(-1))
             bar.advance()
     finally:
         bar.close()
@@ -237,7 +247,8 @@ def run_evaluate(cfg: EvaluateConfig, progress: Progress = SILENT) -> EvaluateRe
                              cfg.cpu, progress)
     result = EvaluateResult(str(cfg.source), str(cfg.swapped), str(cfg.reference_b), counts,
                             identity.figures(), pose.figures(), expression.figures(),
-                            temporal.figures(), rec, problems=problems, per_frame=per)
+                            temporal.figures(), detail.figures(), rec, problems=problems,
+                            per_frame=per)
     folder = _report_dir(cfg)
     result.report = report_paths(folder)
     result.seconds = time.perf_counter() - began
