@@ -1,6 +1,8 @@
 """Swap quality of a model trained for a fixed budget, judged on frames it never saw.
 
 Run: .venv/bin/python benchmarks/quality.py [--pair woman] [--model lightweight] [--minutes 5]
+     .venv/bin/python benchmarks/quality.py --table [--pairs woman man] [--models lightweight]
+                                            [--budgets 5 20] [--out DIR]   # one row each
 
 1. extract both videos of a training pair (``woman_a``/``woman_b`` or ``man_a``/``man_b``);
 2. hold out the last ``--holdout`` fraction of each video's frames: their faces are moved
@@ -19,11 +21,13 @@ A few CPU minutes are far from "well trained": expect identity and SSIM to fall 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,6 +99,110 @@ def report_targets(result: EvaluateResult) -> list[str]:
     return lines
 
 
+@dataclass
+class Measured:
+    pair: str
+    model: str
+    minutes: float
+    iterations: int
+    result: EvaluateResult
+    timings: dict[str, float]
+    held_frames: int
+
+
+def measure(data: Path, work: Path, pair: str, model: str, model_option: list[str],
+            minutes: float, iterations: int = 1_000_000, batch_size: int = 16,
+            holdout: float = 0.2, size: int = 256, resume: bool = False) -> Measured:
+    """Extract (reused), hold out, train ``model`` for ``minutes``, convert A's held-out
+    frames, evaluate: one row of the quality table."""
+    videos = {side: data / "video" / f"{pair}_{side}.mp4" for side in "ab"}
+    pair_dir = work / pair
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    split, folders = {}, {}
+    for side, video in videos.items():
+        say(f"== extract {side.upper()}: {video.name}")
+        extract(video, pair_dir / side, size)
+        frames = open_source(video).count
+        split[side] = (int(frames * (1.0 - holdout)), frames)
+        train, held, n_train, n_held = hold_out(pair_dir / side, split[side][0])
+        folders[side] = (train, held)
+        say(f"   {n_train} training faces (frames 0-{split[side][0] - 1}), "
+            f"{n_held} held-out faces (frames {split[side][0]}-{frames - 1})")
+    timings["extract"] = time.perf_counter() - start
+
+    tag = "_".join([model, f"{minutes:g}min", *model_option]).replace("=", "")
+    model_dir = pair_dir / f"model_{tag}"
+    if model_dir.exists() and not resume:
+        shutil.rmtree(model_dir)
+    say(f"== train {model} for up to {minutes:g} min / {iterations} iterations")
+    start = time.perf_counter()
+    summary = Trainer(TrainConfig(
+        faces_a=folders["a"][0], faces_b=folders["b"][0], model_dir=model_dir, model=model,
+        model_option=model_option, batch_size=batch_size, iterations=iterations,
+        minutes=minutes)).run()
+    say("\n".join(summary.lines()))
+    timings["train"] = time.perf_counter() - start
+
+    first, frames = split["a"]
+    ranges = [f"{first}-{frames - 1}"]
+    swapped = pair_dir / f"swapped_{tag}.mp4"
+    say(f"== convert A's held-out frames {ranges[0]} with B's face")
+    start = time.perf_counter()
+    conv = run_convert(ConvertConfig(input=videos["a"], model_dir=model_dir, output=swapped,
+                                     alignments=pair_dir / "a" / "alignments.db", frame_ranges=ranges,
+                                     discard_frames=True, overwrite=True))
+    say("\n".join(conv.lines()))
+    timings["convert"] = time.perf_counter() - start
+
+    say("== evaluate")
+    start = time.perf_counter()
+    result = run_evaluate(EvaluateConfig(
+        source=videos["a"], swapped=swapped, reference_b=folders["b"][0], model_dir=model_dir,
+        faces_a=folders["a"][1], faces_b=folders["b"][1], frame_ranges=ranges,
+        report=pair_dir / f"report_{tag}"))
+    timings["evaluate"] = time.perf_counter() - start
+    return Measured(pair, model if not model_option else f"{model} {' '.join(model_option)}",
+                    minutes, summary.iteration, result, timings, frames - first)
+
+
+# (column, how to read it from a Measured, format)
+COLUMNS = [
+    ("pair", lambda m: m.pair, "{}"),
+    ("model", lambda m: m.model, "{}"),
+    ("min", lambda m: m.minutes, "{:g}"),
+    ("iters", lambda m: m.iterations, "{}"),
+    ("closer to B", lambda m: m.result.identity.closer_to_b, "{:.1%}"),
+    ("pose °", lambda m: m.result.pose.error, "{:.2f}"),
+    ("expression", lambda m: m.result.expression.error, "{:.4f}"),
+    ("jitter", lambda m: m.result.temporal.jitter_ratio, "{:.2f}"),
+    ("sharpness", lambda m: m.result.detail.sharpness_ratio, "{:.3f}"),
+    ("seam ΔE", lambda m: m.result.detail.seam_delta_e, "{:+.2f}"),
+    ("B→B SSIM", lambda m: m.result.reconstruction and m.result.reconstruction.b.ssim, "{:.3f}"),
+    ("B→B SSIM 128", lambda m: m.result.reconstruction and m.result.reconstruction.b.ssim_paste,
+     "{:.3f}"),
+    ("A→A SSIM 128", lambda m: m.result.reconstruction and m.result.reconstruction.a.ssim_paste,
+     "{:.3f}"),
+]
+
+
+def table_row(m: Measured) -> dict[str, object]:
+    return {name: read(m) for name, read, _ in COLUMNS}
+
+
+def markdown(rows: list[Measured]) -> str:
+    out = ["| " + " | ".join(name for name, _, _ in COLUMNS) + " |",
+           "|" + "---|" * len(COLUMNS)]
+    for m in rows:
+        cells = []
+        for _, read, fmt in COLUMNS:
+            value = read(m)
+            cells.append("n/a" if value is None or (isinstance(value, float) and value != value)
+                         else fmt.format(value))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pair", choices=["woman", "man"], default="woman")
@@ -108,6 +216,12 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None,
                         help="work folder (default: a new temp folder); extraction is reused")
     parser.add_argument("--resume", action="store_true", help="keep training the work folder's model")
+    parser.add_argument("--table", action="store_true",
+                        help="one row per (pair, model, budget): --pairs × --models × --budgets")
+    parser.add_argument("--pairs", nargs="*", default=["woman", "man"], choices=["woman", "man"])
+    parser.add_argument("--models", nargs="*", default=["lightweight"])
+    parser.add_argument("--budgets", nargs="*", type=float, default=[5.0, 20.0], help="minutes")
+    parser.add_argument("--out", type=Path, help="with --table: write table.md and table.json here")
     args = parser.parse_args()
 
     data = Path(os.environ.get("SWAPFACE_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -118,61 +232,29 @@ def main() -> int:
         parser.error("--holdout must be between 0 and 1")
     work = args.work or Path(tempfile.mkdtemp(prefix="swapface_quality_"))
     work.mkdir(parents=True, exist_ok=True)
-    videos = {side: data / "video" / f"{args.pair}_{side}.mp4" for side in "ab"}
     say(f"work folder: {work}")
-    timings: dict[str, float] = {}
-
-    start = time.perf_counter()
-    split, folders = {}, {}
-    for side, video in videos.items():
-        say(f"== extract {side.upper()}: {video.name}")
-        extract(video, work / side, args.size)
-        frames = open_source(video).count
-        split[side] = (int(frames * (1.0 - args.holdout)), frames)
-        train, held, n_train, n_held = hold_out(work / side, split[side][0])
-        folders[side] = (train, held)
-        say(f"   {n_train} training faces (frames 0-{split[side][0] - 1}), "
-            f"{n_held} held-out faces (frames {split[side][0]}-{frames - 1})")
-    timings["extract"] = time.perf_counter() - start
-
-    model_dir = work / f"model_{args.model}"
-    if model_dir.exists() and not args.resume:
-        shutil.rmtree(model_dir)
-    say(f"== train {args.model} for up to {args.minutes:g} min / {args.iterations} iterations")
-    start = time.perf_counter()
-    summary = Trainer(TrainConfig(
-        faces_a=folders["a"][0], faces_b=folders["b"][0], model_dir=model_dir, model=args.model,
-        model_option=args.model_option, batch_size=args.batch_size, iterations=args.iterations,
-        minutes=args.minutes)).run()
-    say("\n".join(summary.lines()))
-    timings["train"] = time.perf_counter() - start
-
-    first, frames = split["a"]
-    ranges = [f"{first}-{frames - 1}"]
-    swapped = work / "swapped.mp4"
-    say(f"== convert A's held-out frames {ranges[0]} with B's face")
-    start = time.perf_counter()
-    conv = run_convert(ConvertConfig(input=videos["a"], model_dir=model_dir, output=swapped,
-                                     alignments=work / "a" / "alignments.db", frame_ranges=ranges,
-                                     discard_frames=True, overwrite=True))
-    say("\n".join(conv.lines()))
-    timings["convert"] = time.perf_counter() - start
-
-    say("== evaluate")
-    start = time.perf_counter()
-    result = run_evaluate(EvaluateConfig(
-        source=videos["a"], swapped=swapped, reference_b=folders["b"][0], model_dir=model_dir,
-        faces_a=folders["a"][1], faces_b=folders["b"][1], frame_ranges=ranges,
-        report=work / "report"))
-    timings["evaluate"] = time.perf_counter() - start
-
-    print(f"quality of {args.model} after {summary.iteration} iterations "
-          f"({summary.seconds / 60:.1f} min) on {args.pair}_a -> {args.pair}_b, "
-          f"{frames - first} held-out frames")
+    common = {"iterations": args.iterations, "batch_size": args.batch_size,
+              "holdout": args.holdout, "size": args.size, "resume": args.resume}
+    if args.table:
+        rows = [measure(data, work, pair, model, args.model_option, minutes, **common)
+                for pair in args.pairs for model in args.models for minutes in args.budgets]
+        text = markdown(rows)
+        print(text)
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "table.md").write_text(text + "\n")
+            (args.out / "table.json").write_text(json.dumps(
+                [{**table_row(m), "seconds": m.timings, "held_out_frames": m.held_frames}
+                 for m in rows], indent=1, default=float))
+        return 0
+    m = measure(data, work, args.pair, args.model, args.model_option, args.minutes, **common)
+    result = m.result
+    print(f"quality of {args.model} after {m.iterations} iterations ({args.minutes:g} min budget) "
+          f"on {args.pair}_a -> {args.pair}_b, {m.held_frames} held-out frames")
     print("\n".join(result.lines()))
     print()
     print("\n".join(report_targets(result)))
-    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    print("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in m.timings.items()))
     return 0
 
 
