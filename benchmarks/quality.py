@@ -40,6 +40,7 @@ from swapface.evaluate import EvaluateConfig, EvaluateResult, run_evaluate  # no
 from swapface.extract.config import ExtractConfig  # noqa: E402
 from swapface.extract.run import run_extract  # noqa: E402
 from swapface.media.source import open_source  # noqa: E402
+from swapface.train.augment import AugmentConfig  # noqa: E402
 from swapface.train.config import TrainConfig  # noqa: E402
 from swapface.train.trainer import Trainer  # noqa: E402
 
@@ -112,7 +113,8 @@ class Measured:
 
 def measure(data: Path, work: Path, pair: str, model: str, model_option: list[str],
             minutes: float, iterations: int = 1_000_000, batch_size: int = 16,
-            holdout: float = 0.2, size: int = 256, resume: bool = False) -> Measured:
+            holdout: float = 0.2, size: int = 256, resume: bool = False,
+            warp_until: float = 1.0) -> Measured:
     """Extract (reused), hold out, train ``model`` for ``minutes``, convert A's held-out
     frames, evaluate: one row of the quality table."""
     videos = {side: data / "video" / f"{pair}_{side}.mp4" for side in "ab"}
@@ -131,7 +133,8 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
             f"{n_held} held-out faces (frames {split[side][0]}-{frames - 1})")
     timings["extract"] = time.perf_counter() - start
 
-    tag = "_".join([model, f"{minutes:g}min", *model_option]).replace("=", "")
+    extra = [f"warp{warp_until:g}"] if warp_until < 1.0 else []
+    tag = "_".join([model, f"{minutes:g}min", *model_option, *extra]).replace("=", "")
     model_dir = pair_dir / f"model_{tag}"
     if model_dir.exists() and not resume:
         shutil.rmtree(model_dir)
@@ -140,7 +143,7 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
     summary = Trainer(TrainConfig(
         faces_a=folders["a"][0], faces_b=folders["b"][0], model_dir=model_dir, model=model,
         model_option=model_option, batch_size=batch_size, iterations=iterations,
-        minutes=minutes)).run()
+        minutes=minutes), aug_cfg=AugmentConfig(warp_until=warp_until)).run()
     say("\n".join(summary.lines()))
     timings["train"] = time.perf_counter() - start
 
@@ -162,8 +165,8 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
         faces_a=folders["a"][1], faces_b=folders["b"][1], frame_ranges=ranges,
         report=pair_dir / f"report_{tag}"))
     timings["evaluate"] = time.perf_counter() - start
-    return Measured(pair, model if not model_option else f"{model} {' '.join(model_option)}",
-                    minutes, summary.iteration, result, timings, frames - first)
+    label = " ".join([model, *model_option, *(f"warp until {warp_until:g}" for _ in extra)])
+    return Measured(pair, label, minutes, summary.iteration, result, timings, frames - first)
 
 
 # (column, how to read it from a Measured, format)
@@ -216,6 +219,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None,
                         help="work folder (default: a new temp folder); extraction is reused")
     parser.add_argument("--resume", action="store_true", help="keep training the work folder's model")
+    parser.add_argument("--warp-until", type=float, default=1.0,
+                        help="random warp off after this fraction of the budget")
     parser.add_argument("--table", action="store_true",
                         help="one row per (pair, model, budget): --pairs × --models × --budgets")
     parser.add_argument("--pairs", nargs="*", default=["woman", "man"], choices=["woman", "man"])
@@ -234,7 +239,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     say(f"work folder: {work}")
     common = {"iterations": args.iterations, "batch_size": args.batch_size,
-              "holdout": args.holdout, "size": args.size, "resume": args.resume}
+              "holdout": args.holdout, "size": args.size, "resume": args.resume,
+              "warp_until": args.warp_until}
     if args.table:
         rows = [measure(data, work, pair, model, args.model_option, minutes, **common)
                 for pair in args.pairs for model in args.models for minutes in args.budgets]

@@ -282,3 +282,29 @@ def test_tensorboard_log_has_every_loss_and_no_duplicate_steps_after_resume(face
         events = acc.Scalars(tag)
         assert [e.step for e in events] == [1, 2, 3, 4, 5]
         assert all(np.isfinite(e.value) for e in events)
+
+
+def test_random_warp_is_switched_off_for_the_last_part_of_the_budget(pair, tmp_path):
+    from swapface.train.augment import AugmentConfig
+    from swapface.train.config import TrainConfig
+    from swapface.train.trainer import Trainer
+
+    def run(warp_until: float) -> tuple[bool, int]:
+        trainer = Trainer(TrainConfig(faces_a=pair.a.faces, faces_b=pair.b.faces,
+                                      model_dir=tmp_path / f"m{warp_until}", model="lightweight",
+                                      batch_size=2, iterations=6, save_interval=100,
+                                      tensorboard=False), aug_cfg=AugmentConfig(warp_until=warp_until))
+        seen = []
+        real = trainer.augmenter.sample_params
+
+        def spy(*args, **kwargs):
+            params = real(*args, **kwargs)
+            seen.append(params.noise is not None)
+            return params
+
+        trainer.augmenter.sample_params = spy
+        trainer.run()
+        return trainer.augmenter.cfg.random_warp, sum(seen)
+
+    assert run(1.0) == (True, 12)  # 6 steps × 2 sides, all warped
+    assert run(0.5) == (False, 6)  # warped for the first 3 steps only

@@ -46,6 +46,9 @@ class AugmentConfig:
     shift: float = option(0.05, help="max random shift as a fraction of the face size (±)")
     flip: float = option(0.5, help="probability of a horizontal flip")
     random_warp: bool = option(True, help="seed random warp of the inputs (5×5 jittered control grid)")
+    warp_until: float = option(
+        1.0, help="fraction of the run's budget (iterations or minutes, whichever ends first) "
+        "after which random warp is switched off, as DeepFaceLab users do for the last part")
     warp_noise: float = option(5.0, help="control-point jitter std in px of a 256-px face (scales with size)")
     color: bool = option(True, help="random LAB colour shift, the same for a sample's input and target")
     # A typical aligned face has an L* std of ~20 and a*/b* stds of ~5-8, so these are about
@@ -62,6 +65,8 @@ class AugmentConfig:
                                    "in px of a 256-px face (faceswap: 2)")
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.warp_until <= 1.0:
+            raise ConfigError(f"warp_until must be between 0 and 1, got {self.warp_until!r}")
         if self.warp_partners not in ("other", "same"):
             raise ConfigError(f"warp_partners must be 'other' or 'same', got {self.warp_partners!r}")
         if not 0 <= self.landmark_noise < float("inf"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -154,6 +155,19 @@ class Trainer:
             iteration = int(checkpoint.state["iteration"])
             log.info("resumed %s at iteration %d", checkpoint.path, iteration)
         return model, iteration
+
+    def _maybe_stop_warping(self, start_iteration: int, elapsed: float) -> None:
+        """Random warp off once ``warp_until`` of this run's budget is spent: the last part
+        trains on undistorted faces, which sharpens what the decoders draw."""
+        aug, cfg = self.augmenter.cfg, self.cfg
+        if not aug.random_warp or aug.warp_until >= 1.0:
+            return
+        by_iterations = (self.iteration - start_iteration) / max(1, cfg.iterations - start_iteration)
+        by_time = elapsed / (cfg.minutes * 60) if cfg.minutes > 0 else 0.0
+        if max(by_iterations, by_time) >= aug.warp_until:
+            self.augmenter.cfg = dataclasses.replace(aug, random_warp=False)
+            log.info("random warp off at iteration %d (%.0f%% of the budget)", self.iteration,
+                     100 * max(by_iterations, by_time))
 
     def _channels_last(self) -> bool:
         cl = self.cfg.channels_last
@@ -331,6 +345,7 @@ class Trainer:
                 task.advance(1, loss_a=parts["loss_a"], loss_b=parts["loss_b"], eg_per_s=eg)
                 if log_file is not None:
                     log_file.append(self.iteration, elapsed, parts)
+                self._maybe_stop_warping(start_iteration, elapsed)
                 stop = self._agree_to_stop(time.perf_counter() > deadline)
                 if rt.is_main:
                     if self.iteration % cfg.save_interval == 0 or stop:
