@@ -165,7 +165,7 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
         faces_a=folders["a"][1], faces_b=folders["b"][1], frame_ranges=ranges,
         report=pair_dir / f"report_{tag}"))
     timings["evaluate"] = time.perf_counter() - start
-    label = " ".join([model, *model_option, *(f"warp until {warp_until:g}" for _ in extra)])
+    label = " ".join([model, *model_option] + ([f"warp until {warp_until:g}"] if extra else []))
     return Measured(pair, label, minutes, summary.iteration, result, timings, frames - first)
 
 

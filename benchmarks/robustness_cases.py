@@ -240,8 +240,8 @@ def image_cases() -> list[Case]:
         names = sorted(p.name for p in folder.iterdir())
         if names != ["obama.jpg"]:
             return f"read-only input folder changed: {names}"
-        return None if (case / "shared" / "alignments.db").exists() is False and any(
-            case.rglob("alignments.db")) else "outputs not written under the working directory"
+        written = (case / "shared_swapface" / "alignments.db").is_file()
+        return None if written else "outputs not written under the working directory"
 
     def readonly_output(ws: Workspace, case: Path) -> list:
         out = case / "locked"

@@ -54,13 +54,20 @@ class ContactSheet:
     def offer(self, position: int, frame: int, source: np.ndarray, swapped: np.ndarray,
               badness: dict[str, tuple[float, str]] | None = None) -> None:
         """``badness``: figure → (score, higher is worse; how to caption it)."""
+        thumbs: tuple[np.ndarray, np.ndarray] | None = None  # made once, only when needed
+
+        def pair() -> tuple[np.ndarray, np.ndarray]:
+            nonlocal thumbs
+            thumbs = thumbs or (thumbnail(source), thumbnail(swapped))
+            return thumbs
+
         if position in self.positions:
-            self.entries.append(SheetEntry(frame, thumbnail(source), thumbnail(swapped)))
+            self.entries.append(SheetEntry(frame, *pair()))
         for name, (score, text) in (badness or {}).items():
             kept = self.worst.setdefault(name, [])
             if not np.isfinite(score) or (len(kept) >= WORST_PER_FIGURE and score <= kept[-1][0]):
                 continue
-            entry = SheetEntry(frame, thumbnail(source), thumbnail(swapped), f"worst {name}: {text}")
+            entry = SheetEntry(frame, *pair(), f"worst {name}: {text}")
             kept.append((score, position, entry))
             kept.sort(key=lambda item: -item[0])
             del kept[WORST_PER_FIGURE:]

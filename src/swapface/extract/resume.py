@@ -95,13 +95,16 @@ def sweep_stale(store: AlignmentsStore, export_dir: Path) -> int:
     """
     own = str(store.path.resolve())
     stored = {(ref.frame_index, ref.face_index): ref.file for ref in store.face_refs()}
+    names = set(stored.values())
     moved = 0
     for folder in (export_dir, export_dir / "blurry"):
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
             rel = path.relative_to(export_dir).as_posix()
-            if not path.is_file() or not is_image_path(path):
+            # A file under a stored name is that row's face: no need to read it (the usual
+            # case, so a resume of a big folder reads nothing here).
+            if rel in names or not path.is_file() or not is_image_path(path):
                 continue
             meta = FaceFileMeta.read(path)
             if meta is None or meta.alignments != own:

@@ -26,7 +26,8 @@ class IdentityEncoder:
 
     dlib cuts the 150 px chip (its own alignment, so descriptors stay dlib's); the network
     runs in PyTorch (:mod:`swapface.faces.dlib_resnet`, the same weights, equal to dlib to
-    ~1e-6): 5–11× faster per face on a 2-core CPU, batched, and on CUDA when asked.
+    ~1e-6): on a 2-core CPU 8× faster one face at a time and 25× in batches of 32
+    (``benchmarks/identity_speed.py``), and on CUDA when asked.
     """
 
     def __init__(self, device: str = "cpu") -> None:
@@ -37,7 +38,6 @@ class IdentityEncoder:
         self._dlib = dlib
         self._net = load_dlib_resnet(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"),
                                      device=device)
-        self.device = device
 
     def chip(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The 150 px RGB chip dlib's descriptor is computed from."""

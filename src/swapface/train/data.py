@@ -112,7 +112,6 @@ class FaceSet:
         # past it the first ones stay and the rest are decoded each time they are drawn.
         budget = memory_budget(MEMORY_FRACTION, MEMORY_CEILING)
         self.cache_limit = budget // (self.size * self.size * 6)
-        self.cache_all = len(self.items) <= self.cache_limit
         self._bad: set[int] = set()
         self._lock = threading.Lock()
         # Every face's aligned landmarks at ``size`` px, cv2 convention (NaN: none known), from
@@ -127,6 +126,11 @@ class FaceSet:
                 item.size = common = common or self._common_size()
             self.landmarks[i] = self._rescale(item.landmarks, item.size)
         self.partners: Partners | None = None
+
+    @property
+    def cache_all(self) -> bool:
+        """Every face fits the cache: each is decoded once."""
+        return len(self.items) <= self.cache_limit
 
     @property
     def names(self) -> list[str]:
