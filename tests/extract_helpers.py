@@ -19,3 +19,18 @@ def extract(input: Path, out: Path, **options: Any) -> tuple[ExtractSummary, lis
     with AlignmentsStore(out / "alignments.db", readonly=True) as store:
         frames = list(store.frames(with_masks=True))
     return summary, frames
+
+
+def cut_clip(source: Path, target: Path, frames: int, *, audio: bool = False) -> Path:
+    """The first ``frames`` frames of ``source`` as a new H.264 clip (audio copied with
+    ``audio``): short test inputs made at test time, never committed."""
+    from swapface.media.video import iter_video, probe_video
+    from swapface.media.video_writer import VideoWriter
+
+    with VideoWriter(target, probe_video(source).fps, audio_from=source if audio else None,
+                     crf=12, preset="ultrafast") as writer:
+        for index, _, image in iter_video(source):
+            if index >= frames:
+                break
+            writer.write(image)
+    return target

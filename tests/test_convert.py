@@ -21,12 +21,11 @@ from swapface.convert.pipeline import run_convert
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import read_image, read_metadata, write_image
 from swapface.media.video import iter_video, probe_video
-from swapface.media.video_writer import VideoWriter
 from swapface.models.checkpoint import read_architecture
 from swapface.swap import Causal, Centred, SwapOptions, load_model
 from swapface.swap.blend import roi_of
 from swapface.swap.geometry import crop, model_matrix
-from tests.extract_helpers import extract
+from tests.extract_helpers import cut_clip, extract
 
 CLIP_FRAMES = 30
 COVERAGE = 0.625
@@ -42,12 +41,7 @@ def setup(data_dir, trained, tmp_path_factory) -> dict:
     video = data_dir / "video"
     model_dir = trained
     clip = root / "clip.mp4"
-    with VideoWriter(clip, probe_video(video / "woman_b.mp4").fps,
-                     audio_from=video / "woman_b.mp4", crf=12, preset="ultrafast") as writer:
-        for index, _, image in iter_video(video / "woman_b.mp4"):
-            if index >= CLIP_FRAMES:
-                break
-            writer.write(image)
+    cut_clip(video / "woman_b.mp4", clip, CLIP_FRAMES, audio=True)
     _, frames = extract(clip, root / "clip", every_n=1, size=128)
     store = root / "clip" / "alignments.db"
     inputs = [image for _, _, image in iter_video(clip)]

@@ -12,14 +12,12 @@ import torch
 from swapface.cli.main import main
 from swapface.core.images import read_image
 from swapface.evaluate.reconstruction import score_faces
-from swapface.media.video import iter_video, probe_video
-from swapface.media.video_writer import VideoWriter
 from swapface.models import build_model, model_options
 from swapface.models.checkpoint import freeze_architecture, save_checkpoint
 from swapface.swap.model import load_model
 from swapface.train.augment import AugmentConfig, Augmenter
 from swapface.train.data import FaceSet
-from tests.extract_helpers import extract
+from tests.extract_helpers import cut_clip, extract
 
 FRAMES = 12
 COVERAGE = 0.625
@@ -28,12 +26,7 @@ STEPS = 25
 
 
 def _clip(source: Path, target: Path, frames: int = FRAMES) -> Path:
-    with VideoWriter(target, probe_video(source).fps, crf=12, preset="ultrafast") as writer:
-        for index, _, image in iter_video(source):
-            if index >= frames:
-                break
-            writer.write(image)
-    return target
+    return cut_clip(source, target, frames)
 
 
 def _centred(folder: Path, size: int) -> torch.Tensor:

@@ -32,6 +32,8 @@ COMMANDS = {
     "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
     "convert": "swap faces in a video or image folder with a trained model",
     "run": "extract both videos, train and convert in one resumable project",
+    "project": "projects: persons with videos and photos, preprocess, train, convert",
+    "ui": "start the web UI (projects, face grid, training, preview, convert, evaluate)",
     "evaluate": "score a swapped video: identity, pose, expression, flicker, reconstruction",
     "plugins": "list every plugin (detectors, masks, models, ...) with its options",
 }

@@ -24,6 +24,9 @@ from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import write_image
 from swapface.media.source import FrameSource, open_source
 from swapface.swap import Centred, FrameSwapper, load_model
+from swapface.swap.geometry import model_mask, model_matrix
+from swapface.swap.masks import refine_mask
+from swapface.swap.options import SwapOptions
 
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -127,3 +130,58 @@ def run_preview(cfg: ConvertConfig) -> PreviewSummary:
                 f"left: frame {index} of {cfg.input.name}; right: the same frame swapped")
     return PreviewSummary(str(cfg.input), str(cfg.output), index, len(item.faces), faces_from,
                           time.perf_counter() - began)
+
+
+@dataclass
+class PreviewImages:
+    source: np.ndarray
+    swapped: np.ndarray
+    mask: np.ndarray  # the swapped frame with the blend mask tinted over it
+    faces: int
+    faces_from: str
+    seconds: float
+
+
+class FramePreviewer:
+    """Swap single frames again and again with one loaded model (the web UI's preview).
+
+    The model loads once; each :meth:`render` reads one frame (seeking), takes its faces from
+    the store (smoothed as convert does) or finds them, and swaps with the options given.
+    """
+
+    def __init__(self, model_dir: Path, cpu: bool = False) -> None:
+        self.model_dir = model_dir
+        self.model = load_model(model_dir, cpu)
+
+    def render(self, video: Path, index: int, options: SwapOptions | None = None,
+               store: Path | None = None) -> PreviewImages:
+        began = time.perf_counter()
+        options = options or SwapOptions()
+        cfg = ConvertConfig(input=video, model_dir=self.model_dir, output=Path("preview.png"),
+                            alignments=store, preview_frame=index, swap=options)
+        source = open_source(video)
+        frame = source.read(index)
+        if frame is None:
+            raise InputError(f"{video.name} has no frame {index}"
+                             + (f" (it has {source.count})" if source.count else ""))
+        h, w = frame.image.shape[:2]
+        faces = _store_faces(cfg, source, store, index, w, h) if store and store.is_file() else None
+        faces_from = "store"
+        if faces is None:
+            faces, faces_from = _found_faces(frame.image), "detected"
+        swapper = FrameSwapper(self.model, options, identity=identity_filter(cfg))
+        item = swapper.prepare(frame.image, faces)
+        swapper.infer([item])
+        swapped = swapper.blend(item) if item.outputs else frame.image.copy()
+        tinted = swapped.astype(np.float32)
+        size = self.model.output_size
+        for face, (_, predicted) in zip(item.faces, item.outputs, strict=True):
+            m_out = model_matrix(face, swapper.coverage, size)
+            mask = model_mask(options.mask_type, face, swapper.coverage, size, predicted)
+            mask = refine_mask(mask, options.erosion, options.blur_size, options.mask_threshold)
+            full = cv2.warpAffine(mask.astype(np.float32), m_out, (w, h), flags=cv2.WARP_INVERSE_MAP
+                                  | cv2.INTER_LINEAR)
+            tint = np.array([60, 60, 255], np.float32)  # BGR red
+            tinted = tinted * (1 - 0.5 * full[..., None]) + tint * 0.5 * full[..., None]
+        return PreviewImages(frame.image, swapped, np.clip(tinted, 0, 255).astype(np.uint8),
+                             len(item.faces), faces_from, time.perf_counter() - began)

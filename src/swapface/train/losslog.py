@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 from swapface.core.fileio import atomic_write_bytes
+
+_FLUSH_EVERY = 2.0  # seconds: the loss chart of a running job stays current
 
 
 class LossLog:
@@ -36,6 +39,7 @@ class LossLog:
         self._fh = open(path, "a", newline="")  # noqa: SIM115 - kept open for the whole run
         self._writer: csv.DictWriter[str] | None = None
         self._tb: Any = None
+        self._flushed = time.monotonic()
         if tensorboard:
             try:  # optional: only when the tensorboard package is installed
                 from torch.utils.tensorboard import SummaryWriter
@@ -53,11 +57,14 @@ class LossLog:
             if self._fh.tell() == 0:
                 self._writer.writeheader()
         self._writer.writerow(row)
+        if time.monotonic() - self._flushed > _FLUSH_EVERY:  # readers (the web UI) see it
+            self.flush()
         if self._tb is not None:
             for key, value in parts.items():
                 self._tb.add_scalar(key, value, iteration)
 
     def flush(self) -> None:
+        self._flushed = time.monotonic()
         self._fh.flush()
         if self._tb is not None:
             self._tb.flush()

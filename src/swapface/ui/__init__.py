@@ -1,0 +1,1 @@
+"""The web UI: FastAPI routes, security, the server driver and the page assets."""
