@@ -210,6 +210,32 @@ step "swapface run" "$SF" run -q "$W/clip_a.mp4" "$W/clip_b.mp4" -o "$W/run/out.
     --iterations 5 --minutes 1 --batch-size 4 --size 128
 expect "swapface run" "$W/run/out.mp4"
 
+PW=$W/workspace
+step "swapface project new" "$SF" project new --workspace "$PW" demo alice bob
+step "swapface project add" "$SF" project add --workspace "$PW" demo alice "$W/clip_a.mp4"
+step "swapface project add (b)" "$SF" project add --workspace "$PW" demo bob "$W/clip_b.mp4"
+step "swapface project preprocess" "$SF" project preprocess -q --workspace "$PW" demo --size 64
+step "swapface project train" "$SF" project train -q --workspace "$PW" demo --iterations 5 \
+    --batch-size 4
+step "swapface project convert" "$SF" project convert -q --workspace "$PW" demo clip_a.mp4
+expect "swapface project convert" "$PW/demo/outputs" -name "*.mp4"
+step "swapface project status" "$SF" project status --workspace "$PW" demo
+# The web UI with the runtime dependencies: it starts, answers, lists the project, stops.
+ui_check() {
+    local url
+    "$SF" ui --workspace "$PW" --port 0 >"$W/ui.out" 2>"$W/ui.err" &
+    local pid=$!
+    for _ in $(seq 1 100); do url=$(grep -o 'http://[^ ]*' "$W/ui.out" || true); [[ -n $url ]] && break; sleep 0.1; done
+    "$VENV/bin/python" -c 'import json, sys, urllib.request as u
+projects = json.load(u.urlopen(sys.argv[1] + "api/projects"))
+assert [p["name"] for p in projects] == ["demo"], projects
+assert b"app.js" in u.urlopen(sys.argv[1]).read()' "$url"
+    local rc=$?
+    kill -TERM $pid && wait $pid
+    return $rc
+}
+step "swapface ui" ui_check
+
 snapshot >"$WORK/data.after"
 if ! cmp -s "$WORK/data.before" "$WORK/data.after"; then
     echo "FAIL  the smoke pass changed the media folder $DATA:"

@@ -81,8 +81,8 @@ def test_a_served_file_inside_is_given(site):
 
 
 def _jpeg(size: int = 64) -> bytes:
-    ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (size, size, 3), np.uint8))
-    return buf.tobytes()
+    noise = np.random.default_rng(0).integers(0, 255, (size, size, 3), np.uint8)
+    return cv2.imencode(".jpg", noise)[1].tobytes()
 
 
 def _media(site) -> list:
@@ -170,7 +170,8 @@ def test_get_never_changes_state(site):
         assert web.get(url).status_code == 200, url
     # Every state-changing route refuses GET.
     writes = ["/api/projects/demo/delete", "/api/projects/demo/jobs", "/api/projects/demo/faces/delete",
-              "/api/projects/demo/persons/alice/media", "/api/projects/demo/persons/alice/media/photos/delete",
+              "/api/projects/demo/persons/alice/media",
+              "/api/projects/demo/persons/alice/media/photos/delete",
               "/api/jobs/1/cancel", "/api/jobs/1/retry"]
     for url in writes:
         assert web.get(url).status_code in (404, 405), url

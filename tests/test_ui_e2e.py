@@ -18,7 +18,7 @@ from swapface.align.store import AlignmentsStore
 from swapface.media.video import probe_video
 from swapface.project.project import open_project
 from tests.extract_helpers import cut_clip
-from tests.ui_helpers import start_ui, wait_for
+from tests.ui_helpers import start_ui
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -85,7 +85,7 @@ def test_the_whole_workflow_in_chromium(browser, data_dir: Path, tmp_path: Path)
             tile.click()
         page.screenshot(path=str(shots / "2_person_grid.png"), full_page=True)
         page.click("#delete-faces")
-        page.wait_for_selector("#grid-count >> text=/^%d faces/" % (before - 3))
+        page.wait_for_selector(f"#grid-count >> text=/^{before - 3} faces/")
         assert _faces(ws, "ohara", "mclintock.mp4") == before - 3
         page.click('#face-grid .face .open')
         page.wait_for_selector("dialog[open] img")
@@ -108,7 +108,8 @@ def test_the_whole_workflow_in_chromium(browser, data_dir: Path, tmp_path: Path)
         page.goto(f"{url}/#/p/hepburn_to_ohara/convert")
         page.wait_for_function("() => document.querySelector('#preview-image')?.dataset.frame === '0'",
                                timeout=60_000)
-        page.eval_on_selector("#preview-slider", "s => { s.value = 20; s.dispatchEvent(new Event('input')); }")
+        page.eval_on_selector("#preview-slider",
+                              "s => { s.value = 20; s.dispatchEvent(new Event('input')); }")
         page.wait_for_function("() => document.querySelector('#preview-image')?.dataset.frame === '20'")
         assert "1 face(s) swapped" in page.text_content("#preview-timing")
         page.select_option("#preview-view", "mask")

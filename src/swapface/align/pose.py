@@ -57,3 +57,21 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
 def angle_difference(a: float, b: float) -> float:
     """|a − b| in degrees on the circle (359° and 1° are 2° apart)."""
     return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+# Degrees of yaw per inter-ocular distance of nose-tip offset from the eyes' midpoint (in
+# the eye-line frame): fitted against head_pose on the woman_a/woman_b training clips
+# (118 and 117; correlation 0.94/0.97, 2–3° RMS over ±15–28°).
+_YAW_PER_IOD = 118.0
+
+
+def approx_yaw(landmarks: np.ndarray) -> np.ndarray:
+    """Yaw in degrees of many faces at once, (n, 68, 2) → (n,): a cheap stand-in for
+    :func:`head_pose` (0.6 ms per face) where only an order or a rough figure is needed."""
+    lm = np.asarray(landmarks, np.float64)
+    left, right = lm[:, 36:42].mean(axis=1), lm[:, 42:48].mean(axis=1)
+    eyes = right - left
+    iod = np.maximum(np.linalg.norm(eyes, axis=1), 1e-6)
+    nose = lm[:, 30] - (left + right) / 2
+    along = (nose * eyes).sum(axis=1) / iod  # the nose offset along the eye line
+    return _YAW_PER_IOD * along / iod

@@ -18,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from swapface.align.pose import head_pose
+from swapface.align.pose import approx_yaw
 from swapface.align.store import AlignmentsStore
 from swapface.core.fileio import contained
 from swapface.core.images import encode_image
@@ -33,21 +33,27 @@ DELETED_DIR = "deleted"
 
 
 @dataclass
-class FaceRow:
-    media: str
-    id: int
-    frame: int
-    file: str | None
-    blur: float
-    yaw: float
-    pitch: float
-    size: float
-    identity: np.ndarray | None
+class Faces:
+    """The grid's columns for one person: every media's store, concatenated."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": f"{self.media}:{self.id}", "media": self.media, "id": self.id,
-                "frame": self.frame, "file": self.file, "blur": round(self.blur, 1),
-                "yaw": round(self.yaw, 1), "pitch": round(self.pitch, 1), "size": round(self.size)}
+    media: list[str]
+    ids: np.ndarray
+    frames: np.ndarray
+    files: list[str | None]
+    blur: np.ndarray
+    yaw: np.ndarray
+    size: np.ndarray
+    identity: np.ndarray
+    has_identity: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row(self, i: int, group: int) -> dict[str, Any]:
+        return {"key": f"{self.media[i]}:{int(self.ids[i])}", "media": self.media[i],
+                "id": int(self.ids[i]), "frame": int(self.frames[i]), "file": self.files[i],
+                "blur": round(float(self.blur[i]), 1), "yaw": round(float(self.yaw[i]), 1),
+                "size": round(float(self.size[i])), "group": group}
 
 
 def _stamp(path: Path) -> tuple[int, ...]:
@@ -61,52 +67,58 @@ def _stamp(path: Path) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _rows(ui: UiState, store: Path, media: str) -> list[FaceRow]:
+def _table(ui: UiState, store: Path) -> Any:
+    """The store's face table, cached until the store changes."""
     stamp = _stamp(store)
     with ui.lock:
         cached = ui.grids.get(str(store))
     if cached is not None and cached[0] == stamp:
-        return list(cached[1])
-    rows = []
+        return cached[1]
     with AlignmentsStore(store, readonly=True) as db:
-        for index, _, face in db.faces():
-            yaw, pitch, _ = head_pose(face.landmarks)
-            rows.append(FaceRow(media, int(face.id or 0), index, face.file, float(face.blur or 0.0),
-                                yaw, pitch, float(face.box[2] - face.box[0]), face.identity))
+        table = db.face_table()
     with ui.lock:
-        ui.grids[str(store)] = (stamp, rows)
-    return list(rows)
+        ui.grids[str(store)] = (stamp, table)
+    return table
 
 
-def _person_rows(request: Request, p: Project, person: str) -> list[FaceRow]:
-    rows: list[FaceRow] = []
+def _person_faces(request: Request, p: Project, person: str) -> Faces:
+    tables, media = [], []
     for item in p.media(person):
         store = p.store_path(person, item["name"])
         if store.is_file():
-            rows += _rows(state(request), store, item["name"])
-    return rows
+            table = _table(state(request), store)
+            tables.append(table)
+            media += [item["name"]] * len(table.ids)
+    if not tables:
+        none = np.zeros(0)
+        return Faces([], none, none, [], none, none, none, np.zeros((0, 128)), np.zeros(0, bool))
+    cat = np.concatenate
+    return Faces(media, cat([t.ids for t in tables]), cat([t.frames for t in tables]),
+                 [f for t in tables for f in t.files], cat([t.blur for t in tables]),
+                 cat([approx_yaw(t.landmarks) for t in tables]), cat([t.width for t in tables]),
+                 cat([t.identity for t in tables]), cat([t.has_identity for t in tables]))
 
 
-def _identity_order(rows: list[FaceRow], group: bool) -> tuple[list[FaceRow], list[int]]:
-    """Rows by identity (the least like the person first: wrong faces are found at once);
-    with ``group``, clustered at dlib's threshold, largest group first."""
+def _identity_order(faces: Faces, group: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Order (and group labels) by identity: the least like the person first, so wrong faces
+    are found at once; with ``group``, clustered at dlib's threshold, largest group first."""
     from swapface.curate.features import identity_clusters
 
-    have = [r for r in rows if r.identity is not None]
-    rest = [r for r in rows if r.identity is None]
-    if not have:
-        return rows, [0] * len(rows)
-    values = np.stack([r.identity for r in have])  # type: ignore[misc]
-    centre = np.median(values, axis=0)
-    distance = np.linalg.norm(values - centre, axis=1)
+    have = np.flatnonzero(faces.has_identity)
+    rest = np.flatnonzero(~faces.has_identity)
+    groups = np.full(len(faces), -1)
+    if not len(have):
+        return np.arange(len(faces)), np.zeros(len(faces), int)
+    values = faces.identity[have]
+    distance = np.linalg.norm(values - np.median(values, axis=0), axis=1)
     if not group:
-        order = np.argsort(-distance, kind="stable")
-        return [have[i] for i in order] + rest, [0] * len(rows)
+        return np.concatenate([have[np.argsort(-distance, kind="stable")], rest]), np.zeros(len(faces), int)
     labels = identity_clusters(values, 0.6) if len(have) > 1 else np.zeros(1, int)
-    sizes = np.bincount(labels)
-    rank = {lab: r for r, lab in enumerate(np.argsort(-sizes, kind="stable"))}
-    order = sorted(range(len(have)), key=lambda i: (rank[labels[i]], distance[i]))
-    return [have[i] for i in order] + rest, [rank[labels[i]] for i in order] + [-1] * len(rest)
+    rank = np.empty(labels.max() + 1, int)
+    rank[np.argsort(-np.bincount(labels), kind="stable")] = np.arange(labels.max() + 1)
+    groups[have] = rank[labels]
+    order = have[np.lexsort((distance, rank[labels]))]
+    return np.concatenate([order, rest]), groups
 
 
 @router.get("")
@@ -117,23 +129,22 @@ def faces(request: Request, name: str, person: str, sort: str = "frame", group: 
     if sort not in SORTS:
         raise HTTPException(400, f"sort must be one of {', '.join(SORTS)}")
     per_page = min(per_page, state(request).limits.page_size)
-    rows = _person_rows(request, p, person)
-    groups = [0] * len(rows)
+    faces = _person_faces(request, p, person)
+    groups = np.zeros(len(faces), int)
     if sort == "identity" or group == "identity":
-        rows, groups = _identity_order(rows, group == "identity")
+        order, groups = _identity_order(faces, group == "identity")
     elif sort == "blur":
-        rows.sort(key=lambda r: r.blur)  # blurriest first: those are the ones to throw out
+        order = np.argsort(faces.blur, kind="stable")  # blurriest first: the ones to throw out
     elif sort == "pose":
-        rows.sort(key=lambda r: -abs(r.yaw))
+        order = np.argsort(-np.abs(faces.yaw), kind="stable")  # most turned first
     elif sort == "size":
-        rows.sort(key=lambda r: r.size)
+        order = np.argsort(faces.size, kind="stable")  # smallest first
     else:
-        rows.sort(key=lambda r: (r.media, r.frame))
-    start = page * per_page
-    chosen = [{**r.to_dict(), "group": g} for r, g in
-              zip(rows[start:start + per_page], groups[start:start + per_page], strict=True)]
-    return {"total": len(rows), "page": page, "per_page": per_page, "faces": chosen,
-            "groups": len(set(groups) - {-1})}
+        order = np.arange(len(faces))  # media, then frame
+    page_rows = order[page * per_page:(page + 1) * per_page]
+    return {"total": len(faces), "page": page, "per_page": per_page,
+            "faces": [faces.row(int(i), int(groups[i])) for i in page_rows],
+            "groups": len(set(groups.tolist()) - {-1})}
 
 
 def _store(p: Project, person: str, media: str) -> Path:

@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from swapface.convert.output import synthetic_label
 from swapface.core.config import from_mapping, option_specs
 from swapface.core.images import encode_image
-from swapface.models.checkpoint import LATEST
 from swapface.project.options import PreprocessOptions, ProjectConvertOptions, TrainOptions
 from swapface.project.project import Project
 from swapface.swap.options import SwapOptions
@@ -76,6 +75,7 @@ def train_state(request: Request, name: str) -> dict[str, Any]:
 def _previewer(request: Request, p: Project) -> Any:
     """The project's loaded model, reloaded when training wrote a newer checkpoint."""
     from swapface.convert.preview import FramePreviewer
+    from swapface.models.checkpoint import LATEST
 
     ui = state(request)
     latest = p.model_dir / LATEST  # rewritten by every checkpoint save
