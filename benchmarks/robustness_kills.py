@@ -313,10 +313,11 @@ def run_chain_command(ws: Workspace, work: Path) -> Chain:
                 json.loads(pj.read_text())
             except ValueError:
                 return "project.json is damaged"
-        return _video_problem(out) or _store_problem(project / "a" / "alignments.db")
+        stores = sorted(project.glob("persons/*/alignments/*.db"))
+        return _video_problem(out) or next(filter(None, map(_store_problem, stores)), None)
 
     def result() -> Any:
-        stages = json.loads((project / "project.json").read_text())["stages"]
+        stages = json.loads((project / "project.json").read_text())["run"]["stages"]
         return _video_result(out), sorted(k for k, v in stages.items() if v.get("done"))
 
     return Chain("run", args, lambda: _rm(out, project), after_kill, result,

@@ -19,7 +19,7 @@ from swapface.project.worker import serve
 from tests.extract_helpers import cut_clip
 from tests.ui_helpers import start_ui, wait_for
 
-KILL_FRAMES = 100
+KILL_FRAMES = 80
 
 
 def test_queue_states_cancel_and_retry(tmp_path: Path):

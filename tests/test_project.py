@@ -18,7 +18,7 @@ from swapface.media.video import iter_video, probe_video
 from swapface.project.project import Project, open_project
 from tests.extract_helpers import cut_clip
 
-A_FRAMES = 40
+A_FRAMES = 24
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,9 @@ def test_faceit_api_example_runs_on_the_shared_clips(media: dict[str, Path], tmp
     p.add("hepburn", media["clip"])
     p.add("hepburn", media["photos"])
     p.add_reference("hepburn", media["reference"])
-    faces = p.preprocess(persons=["ohara"], size=128, every_n=6)
+    faces = p.preprocess(persons=["ohara"], size=128, every_n=10)
     faces |= p.preprocess(persons=["hepburn"], size=128)
-    assert faces["ohara/woman_b.mp4"] >= 50
+    assert faces["ohara/woman_b.mp4"] >= 30
     # The reference keeps woman_a's faces only: every frame of her clip, and of the photo
     # folder her still but not the other person's photo.
     assert faces["hepburn/who_trust.mp4"] == A_FRAMES

@@ -10,11 +10,14 @@ import pytest
 from benchmarks.robustness_common import make_clip
 
 from swapface.cli.main import main
+from swapface.convert import pipeline
 from swapface.core.images import read_image, read_metadata
+from swapface.extract import run as extract_run
 from swapface.media.video import iter_video
 from swapface.project import run as project_run
-from swapface.project.run import PROJECT_FILE as PROJECT
+from swapface.project.project import PROJECT_FILE as PROJECT
 from swapface.project.run import RunConfig
+from swapface.train import trainer as train_module
 from swapface.train.trainer import TrainSummary
 
 FRAMES = 40
@@ -73,40 +76,40 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
             cancel.cancel("SIGINT")  # what the CLI's signal handler does on Ctrl-C
             return TrainSummary(str(self.cfg.model_dir), 0, 2, 0.6, 1.0, {}, "SIGINT")
 
-    monkeypatch.setattr(project_run, "Trainer", StoppedTrainer)
+    monkeypatch.setattr(train_module, "Trainer", StoppedTrainer)
     assert main(args) == 130
     data = json.loads(project_file.read_text())
-    assert data["stages"]["extract_b"]["done"] and not data["stages"]["train"]["done"]
-    assert data["train_seconds"] >= 0.6
+    assert data["run"]["stages"]["extract_b"]["done"] and not data["run"]["stages"]["train"]["done"]
+    assert data["train"]["seconds"] >= 0.6
     monkeypatch.undo()
 
     # Ctrl-C during convert: extract and train stay done, convert does not; training
     # resumed with what was left of the time budget
-    real_trainer = project_run.Trainer
+    real_trainer = train_module.Trainer
 
     def recording_trainer(cfg):
         budgets.append(cfg.minutes)
         return real_trainer(cfg)
 
-    monkeypatch.setattr(project_run, "Trainer", recording_trainer)
-    monkeypatch.setattr(project_run, "run_extract", _fail)
+    monkeypatch.setattr(train_module, "Trainer", recording_trainer)
+    monkeypatch.setattr(extract_run, "run_extract", _fail)
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(project_run, "run_convert", interrupted)
+    monkeypatch.setattr(pipeline, "run_convert", interrupted)
     assert main(args) == 130
     data = json.loads(project_file.read_text())
-    stages = {name: s["done"] for name, s in data["stages"].items()}
+    stages = {name: s["done"] for name, s in data["run"]["stages"].items()}
     assert stages == {"extract_a": True, "extract_b": True, "train": True, "convert": False}
-    assert data["train_seconds"] > 0
-    assert data["stages"]["train"]["iteration"] == 4
+    assert data["train"]["seconds"] > 0
+    assert data["run"]["stages"]["train"]["iteration"] == 4
     assert not out.exists()
     assert budgets[0] == 5.0 and budgets[1] < 5.0 - 0.6 / 60
     monkeypatch.undo()
 
     # the re-run only converts
-    monkeypatch.setattr(project_run, "run_extract", _fail)
-    monkeypatch.setattr(project_run, "Trainer", _fail)
+    monkeypatch.setattr(extract_run, "run_extract", _fail)
+    monkeypatch.setattr(train_module, "Trainer", _fail)
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "extract_a: already done" in err and "train: already done" in err
@@ -117,10 +120,10 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     assert still.shape[0] == 360 and still.shape[1] > 2 * 360  # source | swapped
     assert read_metadata(project_file.parent / "side_by_side.png")["synthetic"] is True
     data = json.loads(project_file.read_text())
-    assert all(s["done"] for s in data["stages"].values())
+    assert all(s["done"] for s in data["run"]["stages"].values())
 
     # a finished project re-run is a quick no-op, even though OUT exists
-    monkeypatch.setattr(project_run, "run_convert", _fail)
+    monkeypatch.setattr(pipeline, "run_convert", _fail)
     start = time.perf_counter()
     assert main(args) == 0
     assert time.perf_counter() - start < 10
@@ -137,27 +140,32 @@ def test_project_refuses_changed_options_over_done_work(clips, tmp_path):
     out = tmp_path / "out.mp4"
 
     def project(**options):
-        return project_run.Project(RunConfig(a_video=a, b_video=b, output=out, **options))
+        return project_run.RunProject(RunConfig(a_video=a, b_video=b, output=out, **options))
+
+    def started(rp, side):
+        store = rp.project.store_path(*rp.media(side))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        store.touch()
 
     first = project(size=128, minutes=1.0)
-    first.save()
+    first.project.save()
     # Nothing extracted yet: options may still change.
-    project(size=96).save()
-    (first.dir / "a").mkdir()
+    project(size=96).project.save()
+    started(first, "a")
     with pytest.raises(project_run.ConfigError, match=r"made with --size 96.*extract_a"):
         project(size=128)
-    project(size=96, every_n_b=4).save()  # B not extracted yet
-    (first.dir / "b").mkdir()
+    project(size=96, every_n_b=4).project.save()  # B not extracted yet
+    started(first, "b")
     with pytest.raises(project_run.ConfigError, match="--every-n-b"):
         project(size=96, every_n_b=1)
     # A larger budget re-opens a finished training instead of being ignored.
     done = project(size=96, every_n_b=4, minutes=1.0)
-    done.data["stages"]["train"] = {"done": True}
-    done.data["stages"]["convert"] = {"done": True}
-    done.save()
+    done.run["stages"]["train"] = {"done": True}
+    done.run["stages"]["convert"] = {"done": True}
+    done.project.save()
     again = project(size=96, every_n_b=4, minutes=3.0)
     assert not again.done("train") and not again.done("convert")
     assert project(size=96, every_n_b=4, minutes=1.0).done("train")
-    (first.dir / PROJECT).write_text("[1, 2]")
+    (first.project.dir / PROJECT).write_text("[1, 2]")
     with pytest.raises(project_run.ConfigError, match="damaged"):
         project(size=96)

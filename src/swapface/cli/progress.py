@@ -12,35 +12,9 @@ import sys
 import time
 from typing import IO, Any
 
-from swapface.core.progress import Progress, ProgressEvent
+from swapface.core.progress import Progress, ProgressEvent, event_line, figures_text
 
 _LOG_INTERVAL = 5.0  # seconds between log lines
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-def _figures(info: dict[str, Any]) -> str:
-    parts = []
-    for key, value in info.items():
-        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
-    return " ".join(parts)
-
-
-def event_line(event: ProgressEvent) -> str:
-    """One log line: ``convert: 500/1008 frame (49.6%), 29.3 frame/s, 0:17 left``."""
-    total = f"/{event.total}" if event.total is not None else ""
-    share = f" ({event.fraction:.1%})" if event.fraction is not None else ""
-    timing = (f"{_clock(event.elapsed)} in all" if event.state == "end"
-              else f"{_clock(event.eta)} left")
-    figures = _figures(event.info)
-    return (f"{event.task}: {event.done}{total} {event.unit}{share}, {event.rate:.1f} "
-            f"{event.unit}/s, {timing}" + (f" | {figures}" if figures else ""))
 
 
 class CliProgress(Progress):
@@ -84,7 +58,7 @@ class CliProgress(Progress):
         bar.total = event.total
         bar.update(event.done - bar.n)
         if event.info:
-            bar.set_postfix_str(_figures(event.info), refresh=False)
+            bar.set_postfix_str(figures_text(event.info), refresh=False)
         if event.state == "end":
             bar.close()
             del self._bars[event.task]

@@ -144,3 +144,30 @@ class Task:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+# ------------------------------------------------------------------ plain-text rendering
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def figures_text(info: dict[str, Any]) -> str:
+    parts = []
+    for key, value in info.items():
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return " ".join(parts)
+
+
+def event_line(event: ProgressEvent) -> str:
+    """One log line: ``convert: 500/1008 frame (49.6%), 29.3 frame/s, 0:17 left``."""
+    total = f"/{event.total}" if event.total is not None else ""
+    share = f" ({event.fraction:.1%})" if event.fraction is not None else ""
+    timing = (f"{_clock(event.elapsed)} in all" if event.state == "end"
+              else f"{_clock(event.eta)} left")
+    figures = figures_text(event.info)
+    return (f"{event.task}: {event.done}{total} {event.unit}{share}, {event.rate:.1f} "
+            f"{event.unit}/s, {timing}" + (f" | {figures}" if figures else ""))

@@ -314,7 +314,7 @@ class Project:
                 raise InputError(f"{self.person('a')} has no video {video!r} and no such file exists")
             name = self.add(self.person("a"), video)
         return convert_media(self, name, progress, cancel, face_filter=face_filter,
-                             photos=photos, swap=swap or {}, overwrite=overwrite)
+                             photos=photos, swap=swap or {}, overwrite=overwrite)[0]
 
     # ------------------------------------------------------------------ status
     def iter_media(self) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -1,8 +1,11 @@
 """``swapface run``: extract A and B, train, convert A with B's face — one resumable project.
 
-The project folder holds ``project.json`` (inputs, options, stage status), ``a/`` and ``b/``
-(faces and alignments stores), ``model/``. A stage is recorded as done only after it
-finishes, so re-running the same command picks up where it stopped.
+A thin driver over :class:`~swapface.project.project.Project`: the project folder
+(``<OUTPUT stem>_project`` by default) is an ordinary project, with the two videos as the
+media of persons named after them, so ``swapface project status`` and ``swapface ui`` open
+it too. ``project.json``'s ``run`` table records the inputs, the options and which stages
+finished; a stage is recorded as done only after it finishes, so re-running the same command
+picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -14,23 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swapface.convert.config import ConvertConfig
-from swapface.convert.pipeline import run_convert
 from swapface.core.config import option, to_dict
 from swapface.core.errors import ConfigError, InputError
-from swapface.core.fileio import atomic_write_bytes
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
-from swapface.extract.config import ExtractConfig
-from swapface.extract.run import run_extract
-from swapface.train.config import TrainConfig
-from swapface.train.trainer import Trainer
+from swapface.project.project import NAME_PATTERN, PROJECT_FILE, Project
 
 STAGES = ("extract_a", "extract_b", "train", "convert")
-PROJECT_FILE = "project.json"
 # Options that shape a stage's result, and the stages they shape.
 _DEFINING = {"size": ("extract_a", "extract_b", "train"), "every_n_b": ("extract_b", "train"),
              "model": ("train",)}
-FORMAT = 1
 
 
 @dataclass
@@ -89,77 +84,105 @@ def _input_info(path: Path) -> dict[str, Any]:
     return {"path": str(path.resolve()), "size": path.stat().st_size}
 
 
-class Project:
-    """``project.json``: written atomically after every change."""
+def _safe(text: str, fallback: str) -> str:
+    return text if NAME_PATTERN.match(text) and ".." not in text and not text.endswith(".") \
+        else fallback
+
+
+class RunProject:
+    """A project made and driven by ``swapface run``; its ``run`` table in ``project.json``."""
 
     def __init__(self, cfg: RunConfig) -> None:
-        self.dir = cfg.project_dir
-        self.path = self.dir / PROJECT_FILE
+        folder = cfg.project_dir
         inputs = {"a": _input_info(cfg.a_video), "b": _input_info(cfg.b_video)}
-        if self.path.is_file():
-            try:
-                self.data = json.loads(self.path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise ConfigError(f"cannot read {self.path}: {exc}") from exc
-            if not (isinstance(self.data, dict) and isinstance(self.data.get("stages"), dict)
-                    and all(isinstance(v, dict) for v in self.data["stages"].values())):
-                raise ConfigError(f"{self.path} is damaged (not a swapface project file)")
-            if not isinstance(self.data.get("format"), int) or self.data["format"] > FORMAT:
-                raise ConfigError(f"{self.path} was written by a newer swapface "
-                                  f"(format {self.data.get('format')!r}); upgrade swapface")
-            for name in STAGES:
-                self.data["stages"].setdefault(name, {"done": False})
-            if self.data.get("inputs") != inputs:
-                raise ConfigError(
-                    f"project {self.dir} was made for other input videos "
-                    f"({self.data.get('inputs', {}).get('a', {}).get('path')}, "
-                    f"{self.data.get('inputs', {}).get('b', {}).get('path')}); "
-                    "pass a different --project or output"
-                )
+        if (folder / PROJECT_FILE).is_file():
+            self.project = self._reopen(folder, inputs)
             self._compare_options(cfg)
         else:
-            self.data = {"format": FORMAT, "inputs": inputs,
-                         "stages": {name: {"done": False} for name in STAGES},
-                         "train_seconds": 0.0}
-        self.data["output"] = str(cfg.output.resolve())
-        self.data["options"] = to_dict(cfg)
+            name = folder.name
+            if not NAME_PATTERN.match(name):
+                raise ConfigError(f"project folder name {name!r}: use letters, digits, '.', '_', "
+                                  "'-' and spaces (pass another --project)")
+            a, b = (_safe(v.stem, side) for v, side in ((cfg.a_video, "a"), (cfg.b_video, "b")))
+            if a == b:
+                a, b = f"{a}_a", f"{b}_b"
+            self.project = Project.create(folder.parent, name, a, b)
+            for person, video, side in ((a, cfg.a_video, "a"), (b, cfg.b_video, "b")):
+                self.project.add(person, video, name=_safe(video.name, f"{side}{video.suffix}"))
+            self.project.data["run"] = {"inputs": inputs,
+                                        "stages": {s: {"done": False} for s in STAGES},
+                                        "media": {s: self.project.media(self.project.person(s))[0]["name"]
+                                                  for s in "ab"}}
+        self.run = self.project.data["run"]
+        self.run["options"] = to_dict(cfg)
+        self.run["output"] = str(cfg.output.resolve())
+
+    @staticmethod
+    def _reopen(folder: Path, inputs: dict[str, Any]) -> Project:
+        try:
+            data = json.loads((folder / PROJECT_FILE).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict) and "stages" in data and "kind" not in data:
+            raise ConfigError(f"{folder} was made by an older swapface run; delete it or pass "
+                              "another --project")
+        try:
+            project = Project.open(folder)
+        except ConfigError as exc:
+            raise ConfigError(f"{folder / PROJECT_FILE} is damaged ({exc})") from None
+        run = project.data.get("run")
+        if not (isinstance(run, dict) and isinstance(run.get("stages"), dict)
+                and isinstance(run.get("media"), dict)):
+            raise ConfigError(f"{folder} is a project that swapface run did not make; use "
+                              "`swapface project` on it, or pass another --project")
+        if run.get("inputs") != inputs:
+            known = run.get("inputs") or {}
+            raise ConfigError(
+                f"project {folder} was made for other input videos "
+                f"({known.get('a', {}).get('path')}, {known.get('b', {}).get('path')}); "
+                "pass a different --project or output")
+        for side in "ab":
+            project.media_path(project.person(side), str(run["media"][side]))  # checked names
+        return project
 
     def _compare_options(self, cfg: RunConfig) -> None:
         """Refuse options that would mix with work already done under other ones; a larger
         training budget re-opens training (and so convert) instead."""
-        before = self.data.get("options")
+        before = self.project.data["run"].get("options")
         if not isinstance(before, dict):
             return
         now = to_dict(cfg)
         for key, stages in _DEFINING.items():
-            if key in before and before[key] != now[key] and any(
-                    self.started(stage) for stage in stages):
+            started = [s for s in stages if self.started(s)]
+            if key in before and before[key] != now[key] and started:
                 flag = "--" + key.replace("_", "-")
                 raise ConfigError(
-                    f"project {self.dir} was made with {flag} {before[key]}, this run asks for "
-                    f"{now[key]}: its {'/'.join(s for s in stages if self.started(s))} would mix "
-                    f"both; use {flag} {before[key]}, or another --project")
+                    f"project {self.project.dir} was made with {flag} {before[key]}, this run asks "
+                    f"for {now[key]}: its {'/'.join(started)} would mix both; use {flag} "
+                    f"{before[key]}, or another --project")
         grew = any(isinstance(before.get(k), int | float) and now[k] > before[k]
                    for k in ("iterations", "minutes"))
         if grew and self.done("train"):
-            self.data["stages"]["train"] = {"done": False}
-            self.data["stages"]["convert"] = {"done": False}
+            self.project.data["run"]["stages"]["train"] = {"done": False}
+            self.project.data["run"]["stages"]["convert"] = {"done": False}
+
+    # ------------------------------------------------------------------ stage state
+    def media(self, side: str) -> tuple[str, str]:
+        return self.project.person(side), str(self.project.data["run"]["media"][side])
 
     def started(self, stage: str) -> bool:
-        folder = {"extract_a": "a", "extract_b": "b", "train": "model"}.get(stage)
-        return self.done(stage) or (folder is not None and (self.dir / folder).exists())
+        if self.done(stage):
+            return True
+        if stage.startswith("extract_"):
+            return self.project.store_path(*self.media(stage[-1])).exists()
+        return stage == "train" and self.project.model_dir.exists()
 
     def done(self, stage: str) -> bool:
-        return bool(self.data["stages"].get(stage, {}).get("done"))
+        return bool(self.project.data["run"]["stages"].get(stage, {}).get("done"))
 
     def mark(self, stage: str, seconds: float, **extra: Any) -> None:
-        self.data["stages"][stage] = {"done": True, "seconds": round(seconds, 3), **extra}
-        self.save()
-
-    def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
-        atomic_write_bytes(self.path, text.encode("utf-8"))
+        self.project.data["run"]["stages"][stage] = {"done": True, "seconds": round(seconds, 3), **extra}
+        self.project.save()
 
 
 def _say(lines: list[str] | str) -> None:
@@ -167,75 +190,76 @@ def _say(lines: list[str] | str) -> None:
 
 
 def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken = NEVER) -> RunSummary:
+    from swapface.project.stages import convert_media, extract_media
+
     for name in ("a_video", "b_video"):
         path: Path = getattr(cfg, name)
         if path.resolve() == cfg.output.resolve():
             raise ConfigError("output must differ from the inputs")
-    project = Project(cfg)
-    converted_to = project.data["stages"]["convert"].get("output")
-    if project.done("convert") and converted_to != str(cfg.output.resolve()):
-        project.data["stages"]["convert"] = {"done": False}  # a new output for this project
-    redo_convert = cfg.overwrite and project.done("convert")
-    if cfg.output.exists() and not cfg.overwrite and not project.done("convert"):
+    if (cfg.output.exists() and not cfg.overwrite and not (cfg.project_dir / PROJECT_FILE).is_file()):
         raise ConfigError(f"output exists: {cfg.output} (pass --overwrite to replace it)")
-    if project.done("convert") and not cfg.output.exists():
+    rp = RunProject(cfg)
+    p = rp.project
+    stages = rp.run["stages"]
+    if rp.done("convert") and stages["convert"].get("output") != str(cfg.output.resolve()):
+        stages["convert"] = {"done": False}  # a new output for this project
+    redo_convert = cfg.overwrite and rp.done("convert")
+    if cfg.output.exists() and not cfg.overwrite and not rp.done("convert"):
+        raise ConfigError(f"output exists: {cfg.output} (pass --overwrite to replace it)")
+    if rp.done("convert") and not cfg.output.exists():
         redo_convert = True  # the output was deleted: make it again
-    project.save()
-    summary = RunSummary(str(project.dir), str(cfg.output))
-    pdir = project.dir
+    p.save()
+    summary = RunSummary(str(p.dir), str(cfg.output))
 
-    for stage, video, side, every_n in (("extract_a", cfg.a_video, "a", 1),
-                                        ("extract_b", cfg.b_video, "b", cfg.every_n_b)):
-        if project.done(stage):
+    for stage, side, every_n in (("extract_a", "a", 1), ("extract_b", "b", cfg.every_n_b)):
+        if rp.done(stage):
             _say(f"== {stage}: already done, skipped")
             summary.stages[stage] = "skipped"
             continue
-        _say(f"== {stage}: faces of {video} (every_n={every_n}) → {pdir / side}")
+        person, media = rp.media(side)
+        _say(f"== {stage}: faces of {media} (every_n={every_n}) → {p.faces_dir(person)}")
         start = time.perf_counter()
-        result = run_extract(ExtractConfig(
-            input=video, faces=str(pdir / side / "faces"),
-            alignments=pdir / side / "alignments.db", every_n=every_n, size=cfg.size,
-            skip_existing=True), progress, cancel)
-        _say(result.lines())
+        faces = extract_media(p, person, media, progress, cancel, size=cfg.size, every_n=every_n,
+                              identity=False)
         took = time.perf_counter() - start
-        project.mark(stage, took, faces=result.faces_written)
+        _say(f"faces:  {faces} in {took:.1f} s")
+        rp.mark(stage, took, faces=faces)
         summary.stages[stage], summary.seconds[stage] = "done", took
 
-    if project.done("train"):
+    if rp.done("train"):
         _say("== train: already done, skipped")
         summary.stages["train"] = "skipped"
     else:
-        _train(cfg, project, summary, progress, cancel)
+        _train(cfg, rp, summary, progress, cancel)
 
-    if project.done("convert") and not redo_convert:
+    if rp.done("convert") and not redo_convert:
         _say(f"== convert: already done, skipped ({cfg.output})")
         summary.stages["convert"] = "skipped"
     else:
         _say(f"== convert: {cfg.a_video} with B's face → {cfg.output}")
         start = time.perf_counter()
-        result = run_convert(ConvertConfig(
-            input=cfg.a_video, model_dir=pdir / "model", output=cfg.output,
-            alignments=pdir / "a" / "alignments.db", overwrite=cfg.overwrite or redo_convert),
-            progress, cancel)
-        _say(result.lines())
+        _, lines = convert_media(p, rp.media("a")[1], progress, cancel, face_filter=False,
+                                 photos=False, swap={}, overwrite=cfg.overwrite or redo_convert,
+                                 output=cfg.output)
+        _say(lines)
         took = time.perf_counter() - start
-        _side_by_side(cfg, pdir)
-        project.mark("convert", took, frames=result.frames_out, output=str(cfg.output.resolve()))
+        _side_by_side(cfg, rp)
+        rp.mark("convert", took, output=str(cfg.output.resolve()))
         summary.stages["convert"], summary.seconds["convert"] = "done", took
     return summary
 
 
-def _side_by_side(cfg: RunConfig, pdir: Path) -> Path | None:
+def _side_by_side(cfg: RunConfig, rp: RunProject) -> Path | None:
     """``side_by_side.png`` in the project: the middle frame with a face, source | swapped."""
     from swapface.align.store import AlignmentsStore
     from swapface.convert.preview import side_by_side
 
-    with AlignmentsStore(pdir / "a" / "alignments.db", readonly=True) as store:
+    with AlignmentsStore(rp.project.store_path(*rp.media("a")), readonly=True) as store:
         indices = [index for index, _, faces in store.frame_face_counts() if faces]
     if not indices:
         return None
     try:
-        path = side_by_side(cfg.a_video, cfg.output, pdir / "side_by_side.png",
+        path = side_by_side(cfg.a_video, cfg.output, rp.project.dir / "side_by_side.png",
                             index=indices[len(indices) // 2])
     except (ValueError, OSError) as exc:  # a preview must never fail the run
         _say(f"side-by-side still not written: {exc}")
@@ -244,31 +268,19 @@ def _side_by_side(cfg: RunConfig, pdir: Path) -> Path | None:
     return path
 
 
-def _train(cfg: RunConfig, project: Project, summary: RunSummary, progress: Progress,
+def _train(cfg: RunConfig, rp: RunProject, summary: RunSummary, progress: Progress,
            cancel: CancelToken) -> None:
-    pdir = project.dir
-    spent = float(project.data.get("train_seconds", 0.0))
-    left = cfg.minutes - spent / 60
+    from swapface.project.stages import train_model
+
+    p = rp.project
+    spent = float(p.data.get("train", {}).get("seconds", 0.0))
+    _say(f"== train: {cfg.model}, up to {cfg.iterations} iterations or "
+         f"{max(0.0, cfg.minutes - spent / 60):.1f} more min → {p.model_dir}")
     start = time.perf_counter()
-    if left <= 0:
-        _say(f"== train: time budget of {cfg.minutes:g} min already spent")
-        project.mark("train", 0.0, stopped_by="time budget")
-        summary.stages["train"], summary.seconds["train"] = "done", 0.0
-        return
-    _say(f"== train: {cfg.model}, up to {cfg.iterations} iterations or {left:.1f} more min "
-         f"→ {pdir / 'model'}")
-    trainer = Trainer(TrainConfig(
-        faces_a=pdir / "a" / "faces", faces_b=pdir / "b" / "faces", model_dir=pdir / "model",
-        model=cfg.model, batch_size=cfg.batch_size, iterations=cfg.iterations, minutes=left))
-    try:
-        result = trainer.run(progress, cancel)
-    finally:
-        project.data["train_seconds"] = spent + (time.perf_counter() - start)
-        project.save()
-    _say(result.lines())
+    state = train_model(p, progress, cancel, model=cfg.model, minutes=cfg.minutes,
+                        iterations=cfg.iterations, batch_size=cfg.batch_size, options=[])
     took = time.perf_counter() - start
+    _say(f"trained: {state.get('iteration', 0)} iterations ({state.get('stopped_by')})")
     summary.seconds["train"] = took
-    if cancel.cancelled:  # SIGINT / SIGTERM: saved, resumable, not done
-        cancel.check()
-    project.mark("train", took, iteration=result.iteration, stopped_by=result.stopped_by)
+    rp.mark("train", took, iteration=state.get("iteration", 0), stopped_by=state.get("stopped_by"))
     summary.stages["train"] = "done"

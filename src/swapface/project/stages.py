@@ -103,8 +103,10 @@ def train_model(project: Project, progress: Progress, cancel: CancelToken, *, mo
 
 
 def convert_media(project: Project, name: str, progress: Progress, cancel: CancelToken, *,
-                  face_filter: bool, photos: bool, swap: dict[str, Any], overwrite: bool) -> Path:
-    """Person A's media ``name`` with B's face → ``outputs/``; the video's path."""
+                  face_filter: bool, photos: bool, swap: dict[str, Any], overwrite: bool,
+                  output: Path | None = None) -> tuple[Path, list[str]]:
+    """Person A's media ``name`` with B's face → ``outputs/`` (or ``output``); the video's
+    path and convert's summary lines."""
     from swapface.convert.config import ConvertConfig
     from swapface.convert.pipeline import run_convert
     from swapface.swap.options import SwapOptions
@@ -123,7 +125,7 @@ def convert_media(project: Project, name: str, progress: Progress, cancel: Cance
     outputs.mkdir(parents=True, exist_ok=True)
     media = project.media_path(a, name)
     is_video = media.is_file()
-    target = project.path("outputs", f"{stem}_as_{b}.mp4" if is_video else f"{stem}_as_{b}")
+    target = output or project.path("outputs", f"{stem}_as_{b}.mp4" if is_video else f"{stem}_as_{b}")
     store = project.store_path(a, name)
     runs = [target] + ([project.path("outputs", f"{stem}_as_{b}_frames")] if photos and is_video else [])
     start = time.perf_counter()
@@ -134,12 +136,13 @@ def convert_media(project: Project, name: str, progress: Progress, cancel: Cance
             alignments=store if store.is_file() else None, overwrite=overwrite, swap=options),
             progress, cancel)
         frames = summary.frames_out
-    project.data["outputs"][name] = {"path": str(target.relative_to(project.dir)),
-                                     "frames": frames, "at": time.time(),
-                                     "seconds": round(time.perf_counter() - start, 2),
-                                     "photos": str(runs[-1].relative_to(project.dir)) if photos else None}
-    project.save()
-    return target
+    if target.resolve().is_relative_to(project.dir.resolve()):  # the pages show outputs inside
+        project.data["outputs"][name] = {
+            "path": str(target.resolve().relative_to(project.dir.resolve())), "frames": frames,
+            "at": time.time(), "seconds": round(time.perf_counter() - start, 2),
+            "photos": str(runs[-1].relative_to(project.dir)) if photos else None}
+        project.save()
+    return target, summary.lines()
 
 
 def evaluate_output(project: Project, name: str, progress: Progress, *,

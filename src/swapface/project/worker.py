@@ -18,15 +18,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from swapface.cli.progress import CliProgress
 from swapface.core.errors import Cancelled, SwapfaceError
-from swapface.core.progress import CancelToken, Progress, ProgressEvent
+from swapface.core.progress import CancelToken, Progress, ProgressEvent, event_line
 from swapface.project.jobs import Job, JobQueue
 from swapface.project.project import open_project
 
 log = logging.getLogger(__name__)
 SHUTDOWN = "shutdown"
 _PUBLISH_EVERY = 0.5  # seconds between progress rows written to the queue
+_LOG_EVERY = 5.0  # seconds between progress lines in the job's log
 
 
 class _QueueProgress(Progress):
@@ -34,13 +34,14 @@ class _QueueProgress(Progress):
 
     def __init__(self, queue: JobQueue, job_id: int, log_stream: Any) -> None:
         super().__init__()
-        self.queue, self.job_id = queue, job_id
-        self.lines = CliProgress(stream=log_stream)
-        self._last = 0.0
+        self.queue, self.job_id, self.log = queue, job_id, log_stream
+        self._last = self._logged = 0.0
 
     def emit(self, event: ProgressEvent) -> None:
-        self.lines.emit(event)
         now = time.monotonic()
+        if event.state == "end" or (event.state == "update" and now - self._logged >= _LOG_EVERY):
+            self._logged = now
+            print(event_line(event), file=self.log, flush=True)
         if event.state == "update" and now - self._last < _PUBLISH_EVERY:
             return
         self._last = now
