@@ -8,6 +8,7 @@ folder ``screenshots/``).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -57,6 +58,8 @@ def test_the_whole_workflow_in_chromium(browser, data_dir: Path, tmp_path: Path)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
+            and errors.append(msg.text))  # an inline style or script the page must not need
     page.on("dialog", lambda dialog: dialog.accept())
     try:
         page.goto(url + "/")
@@ -98,11 +101,14 @@ def test_the_whole_workflow_in_chromium(browser, data_dir: Path, tmp_path: Path)
         page.fill("#opt-iterations", str(ITERATIONS))
         page.fill("#opt-minutes", "2")
         page.fill("#opt-batch_size", "8")
+        page.check("#model-options #opt-learn_mask")  # the model's own options form
         page.click("#train-start")
         page.wait_for_selector('.job[data-state="done"]', timeout=240_000)
         page.wait_for_function("() => document.querySelector('#train-preview')?.naturalWidth > 0")
         page.wait_for_function("() => Number(document.querySelector('#loss-chart')?.dataset.points) > 0")
         assert int(page.get_attribute("#loss-chart", "data-points")) >= ITERATIONS // 2
+        model = json.loads((ws / "hepburn_to_ohara" / "model" / "model.json").read_text())
+        assert model["options"]["learn_mask"] is True
         page.screenshot(path=str(shots / "4_train.png"), full_page=True)
 
         page.goto(f"{url}/#/p/hepburn_to_ohara/convert")
@@ -136,7 +142,14 @@ def test_the_whole_workflow_in_chromium(browser, data_dir: Path, tmp_path: Path)
         page.goto(f"{url}/#/p/hepburn_to_ohara/jobs")
         page.wait_for_selector("#all-jobs .job")
         assert len(page.query_selector_all('#all-jobs .job[data-state="done"]')) == 5
+        widths = [b.eval_on_selector("span", "s => s.style.width")
+                  for b in page.query_selector_all("#all-jobs .bar")]
+        assert widths == ["100%"] * 5  # finished jobs show full bars
         page.screenshot(path=str(shots / "8_jobs.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(shots / "failure.png"), full_page=True)  # what the page showed
+        print(f"page at failure: {page.url}\n{page.inner_text('body')[:2000]}")
+        raise
     finally:
         page.close()
         proc.send_signal(signal.SIGTERM)

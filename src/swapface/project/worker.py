@@ -66,7 +66,7 @@ def run_job(workspace: Path, job: Job, progress: Progress, cancel: CancelToken) 
                              minutes=float(p.get("minutes", 5.0)),
                              iterations=int(p.get("iterations", 100_000)),
                              batch_size=int(p.get("batch_size", 16)),
-                             options=[str(o) for o in p.get("options", [])])
+                             options=[str(o) for o in p.get("model_option", [])])
     if job.kind == "convert":
         out = project.convert(str(p["video"]), progress, cancel,
                               face_filter=bool(p.get("face_filter", False)),

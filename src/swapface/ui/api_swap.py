@@ -30,9 +30,9 @@ _NOT_IN_FORM = {"filter", "nfilter", "mask_options", "color_options", "sharpen_o
 VIEWS = ("after", "before", "mask", "split")
 
 
-def _spec(cls: type) -> list[dict[str, Any]]:
+def _spec_dicts(specs: list[Any]) -> list[dict[str, Any]]:
     out = []
-    for spec in option_specs(cls):
+    for spec in specs:
         if spec.name in _NOT_IN_FORM:
             continue
         item = dataclasses.asdict(spec)
@@ -46,7 +46,17 @@ def form(form: str) -> list[dict[str, Any]]:
     """The fields of an options dataclass, for a generated form (same as the CLI's options)."""
     if form not in FORMS:
         raise HTTPException(404, f"no form {form!r}")
-    return _spec(FORMS[form])
+    return _spec_dicts(option_specs(FORMS[form]))
+
+
+@router.get("/forms/model/{model}")
+def model_form(model: str) -> list[dict[str, Any]]:
+    """A model architecture's own options (its registered options dataclass)."""
+    from swapface.models import MODELS
+
+    if model not in MODELS:
+        raise HTTPException(404, f"no model {model!r}")
+    return _spec_dicts(MODELS.get(model).option_specs())
 
 
 # ---------------------------------------------------------------------- training

@@ -77,7 +77,16 @@ function fieldInput(spec, value) {
 
 async function optionsForm(form, values = {}) {
   const specs = await api.get(`/api/forms/${form}`);
-  return el("div", { class: "row", "data-form": form }, specs.map((s) => fieldInput(s, values[s.name])));
+  const box = el("div", { class: "row", "data-form": form }, specs.map((s) => fieldInput(s, values[s.name])));
+  box.specs = specs;
+  return box;
+}
+
+// A model's own options as key=value words: only those changed from the defaults.
+function changedOptions(box) {
+  const values = readForm(box);
+  return box.specs.filter((s) => values[s.name] !== undefined && JSON.stringify(values[s.name]) !== JSON.stringify(s.default))
+    .map((s) => `${s.name}=${Array.isArray(values[s.name]) ? values[s.name].join(",") : values[s.name]}`);
 }
 
 function readForm(root) {
@@ -102,10 +111,13 @@ function jobLine(job) {
   const figures = Object.entries(info).map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : v}`).join(", ");
   const eta = p.eta != null && job.state === "running" ? `, ${Math.round(p.eta)} s left` : "";
   const rate = p.rate ? `, ${p.rate.toFixed(1)} ${p.unit}/s` : "";
+  const fill = el("span");
+  fill.style.width = `${Math.round(frac * 100)}%`; // CSSOM, not a style attribute: the CSP allows no inline styles
+  const bar = el("div", { class: "bar", "data-fraction": frac.toFixed(3) }, fill);
   return el("div", { class: "row job", "data-job": job.id, "data-state": job.state },
     el("strong", {}, `#${job.id} ${job.kind}`),
     el("span", { class: `state-${job.state}` }, job.state),
-    el("div", { class: "bar" }, el("span", { style: `width:${Math.round(frac * 100)}%` })),
+    bar,
     el("span", { class: "muted" }, p.total ? `${p.done}/${p.total} ${p.unit}${rate}${eta}` : ""),
     figures ? el("span", { class: "muted" }, figures) : null,
     job.error ? el("span", { class: "state-failed" }, job.error) : null,
@@ -287,6 +299,14 @@ function drawLoss(canvas, rows) {
 
 async function trainScreen(name, status) {
   const form = await optionsForm("train", status.train.model ? { model: status.train.model, minutes: status.train.minutes } : {});
+  form.querySelector('[data-opt="model_option"]').closest("label").hidden = true; // the model's form below
+  const modelBox = el("div", { id: "model-options" });
+  const loadModelForm = async () => {
+    const model = form.querySelector('[data-opt="model"]').value;
+    const box = await guarded(() => optionsForm(`model/${enc(model)}`));
+    if (box) modelBox.replaceChildren(el("h2", {}, `${model} options`), box);
+  };
+  form.querySelector('[data-opt="model"]').addEventListener("change", loadModelForm);
   const jobs = jobsBox(status, ["train"]);
   const canvas = el("canvas", { id: "loss-chart" });
   const img = el("img", { id: "train-preview", class: "wide", alt: "training preview" });
@@ -307,14 +327,19 @@ async function trainScreen(name, status) {
     jobs.fill(st);
   };
   view().replaceChildren(el("h1", {}, "Train"),
-    el("div", { class: "card" }, form, el("div", { class: "row" },
-      el("button", { id: "train-start", onclick: () => submitJob(name, "train", readForm(form)) }, status.train.iteration ? "Resume" : "Start"),
+    el("div", { class: "card" }, form, modelBox, el("div", { class: "row" },
+      el("button", { id: "train-start", onclick: () => {
+        const params = readForm(form);
+        const box = modelBox.querySelector("[data-form]");
+        params.model_option = box ? changedOptions(box) : [];
+        return submitJob(name, "train", params);
+      } }, status.train.iteration ? "Resume" : "Start"),
       el("span", { class: "muted" }, "Stop saves a checkpoint; Resume continues from it within the same budget.")), jobs.box),
     el("div", { class: "cols" },
       el("div", { class: "card" }, el("h2", {}, "Loss"), canvas, figures),
       el("div", { class: "card preview" }, el("h2", {}, "Preview"), img,
         el("p", { class: "label" }, "columns: A, A→A, A→B, B, B→B, B→A · synthetic media"))));
-  await refresh();
+  await Promise.all([refresh(), loadModelForm()]);
   poll = refresh;
 }
 
