@@ -32,6 +32,7 @@ COMMANDS = {
     "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
     "convert": "swap faces in a video or image folder with a trained model",
     "run": "extract both videos, train and convert in one resumable project",
+    "live": "swap a camera, stream or paced video in real time (MJPEG, recording)",
     "project": "projects: persons with videos and photos, preprocess, train, convert",
     "ui": "start the web UI (projects, face grid, training, preview, convert, evaluate)",
     "evaluate": "score a swapped video: identity, pose, expression, flicker, reconstruction",

@@ -1,0 +1,1 @@
+"""Live swapping: the threaded pipeline, its outputs (MJPEG, recording) and the driver."""
