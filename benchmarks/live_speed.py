@@ -55,6 +55,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--detector", default="hog")
     parser.add_argument("--redetect-every", type=int, default=8)
+    parser.add_argument("--upsample", type=int, default=0)
     parser.add_argument("--train-seconds", type=float, default=45)
     args = parser.parse_args()
     data = find_data_dir()
@@ -65,7 +66,7 @@ def main() -> int:
         server = MjpegServer(port=0)
         live = build_live(LiveConfig(model_dir=model, source=str(data / "video" / "woman_a.mp4"),
                                      realtime=True, max_frames=args.frames, detector=args.detector,
-                                     redetect_every=args.redetect_every),
+                                     redetect_every=args.redetect_every, upsample=args.upsample),
                           lambda image, cap: server.push(image))
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
         stats = live.run()
@@ -75,7 +76,8 @@ def main() -> int:
     print("| path | source | fps sustained | latency median | latency p95 | dropped | CPU |")
     print("|---|---|---|---|---|---|---|")
     print(f"| `swapface live` (file at 30 fps, MJPEG out) | woman_a 480×480, {args.detector}, "
-          f"redetect every {args.redetect_every} | {d['fps']:.1f} | {d['latency_median_ms']} ms | "
+          f"upsample {args.upsample}, redetect every {args.redetect_every} | {d['fps']:.1f} | "
+          f"{d['latency_median_ms']} ms | "
           f"{d['latency_p95_ms']} ms | {d['dropped']} of {d['captured'] + live.skipped} | "
           f"{cpu * 100:.0f} % of a core |")
     return 0

@@ -31,6 +31,9 @@ class LiveConfig:
     max_frames: int | None = option(None, help="stop after this many captured frames")
     detector: str = option("hog", help="face detector plugin")
     redetect_every: int = option(8, help="full-frame detection every N frames (tracked between)")
+    upsample: int = option(
+        0, help="detector upsampling for full detections (0: faces of ~80 px and up, the size of a "
+                "face in front of a camera; each step costs ~4× and finds half that size)")
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
     swap: SwapOptions = option(SwapOptions(), cli=False, help="how faces are swapped ([swap] table)")
 
@@ -53,7 +56,7 @@ def build_live(cfg: LiveConfig, emit) -> LiveSwap:  # type: ignore[no-untyped-de
     if cfg.realtime and source.kind != "video":
         raise ConfigError("--realtime paces a video file; a camera or stream is real time already")
     fps = float(getattr(source, "fps", None) or 30)
-    finder = FaceFinder.create(FinderOptions(detector=cfg.detector, track=True,
+    finder = FaceFinder.create(FinderOptions(detector=cfg.detector, track=True, upsample=cfg.upsample,
                                              redetect_every=cfg.redetect_every))
     swapper = FrameSwapper(load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage), cfg.swap,
                            identity=identity_filter(cfg))  # type: ignore[arg-type]
