@@ -295,11 +295,13 @@ class Project:
 
     def train(self, progress: Progress = SILENT, cancel: CancelToken = NEVER, *,
               model: str = "lightweight", minutes: float = 5.0, iterations: int = 100_000,
-              batch_size: int = 16, options: list[str] | None = None) -> dict[str, Any]:
+              batch_size: int = 16, options: list[str] | None = None,
+              preview_every: int = 0) -> dict[str, Any]:
         from swapface.project.stages import train_model
 
         return train_model(self, progress, cancel, model=model, minutes=minutes,
-                           iterations=iterations, batch_size=batch_size, options=options or [])
+                           iterations=iterations, batch_size=batch_size, options=options or [],
+                           preview_every=preview_every)
 
     def convert(self, video: str, progress: Progress = SILENT, cancel: CancelToken = NEVER, *,
                 face_filter: bool = False, photos: bool = False, swap: dict[str, Any] | None = None,

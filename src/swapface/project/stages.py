@@ -63,8 +63,10 @@ def extract_media(project: Project, person: str, name: str, progress: Progress,
 
 
 def train_model(project: Project, progress: Progress, cancel: CancelToken, *, model: str,
-                minutes: float, iterations: int, batch_size: int, options: list[str]) -> dict[str, Any]:
-    """Train (or resume) the project's model within a budget that counts across resumes."""
+                minutes: float, iterations: int, batch_size: int, options: list[str],
+                preview_every: int = 0) -> dict[str, Any]:
+    """Train (or resume) the project's model within a budget that counts across resumes;
+    ``preview_every`` iterations a new ``preview.png`` (0: at every checkpoint)."""
     from swapface.train.config import TrainConfig
     from swapface.train.trainer import Trainer
 
@@ -88,7 +90,7 @@ def train_model(project: Project, progress: Progress, cancel: CancelToken, *, mo
     trainer = Trainer(TrainConfig(faces_a=project.faces_dir(a), faces_b=project.faces_dir(b),
                                   model_dir=project.model_dir, model=model, batch_size=batch_size,
                                   iterations=iterations, minutes=left, model_option=options,
-                                  preview_interval=25, tensorboard=False))
+                                  preview_interval=preview_every, tensorboard=False))
     start = time.perf_counter()
     try:
         result = trainer.run(progress, cancel)

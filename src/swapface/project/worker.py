@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN = "shutdown"
 _PUBLISH_EVERY = 0.5  # seconds between progress rows written to the queue
 _LOG_EVERY = 5.0  # seconds between progress lines in the job's log
+PREVIEW_EVERY = 25  # iterations between training previews the page refreshes (~0.1 s each)
 
 
 class _QueueProgress(Progress):
@@ -66,7 +67,8 @@ def run_job(workspace: Path, job: Job, progress: Progress, cancel: CancelToken) 
                              minutes=float(p.get("minutes", 5.0)),
                              iterations=int(p.get("iterations", 100_000)),
                              batch_size=int(p.get("batch_size", 16)),
-                             options=[str(o) for o in p.get("model_option", [])])
+                             options=[str(o) for o in p.get("model_option", [])],
+                             preview_every=PREVIEW_EVERY)
     if job.kind == "convert":
         out = project.convert(str(p["video"]), progress, cancel,
                               face_filter=bool(p.get("face_filter", False)),
