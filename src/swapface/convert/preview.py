@@ -26,7 +26,6 @@ from swapface.media.source import FrameSource, open_source
 from swapface.swap import Centred, FrameSwapper, load_model
 from swapface.swap.geometry import model_mask, model_matrix
 from swapface.swap.masks import refine_mask
-from swapface.swap.options import SwapOptions
 
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -103,33 +102,18 @@ def _found_faces(image: np.ndarray) -> list[FaceRecord]:
 def run_preview(cfg: ConvertConfig) -> PreviewSummary:
     """Swap frame ``cfg.preview_frame`` alone and write ``cfg.output`` as source | swapped."""
     began = time.perf_counter()
-    index = cfg.preview_frame
-    assert index is not None
     if cfg.output.suffix.lower() not in STILL_SUFFIXES:
         raise ConfigError(f"--preview-frame writes a still: the output must end in "
                           f"{', '.join(STILL_SUFFIXES)}, not {cfg.output.name!r}")
     if cfg.output.exists() and not cfg.overwrite:
         raise ConfigError(f"output exists: {cfg.output} (pass --overwrite to replace it)")
-    source = open_source(cfg.input)
-    frame = source.read(index)
-    if frame is None:
-        raise InputError(f"{cfg.input} has no frame {index}"
-                         + (f" (it has {source.count})" if source.count else ""))
-    h, w = frame.image.shape[:2]
-    store = cfg.alignments if cfg.alignments is not None else source.default_store()
-    faces = _store_faces(cfg, source, store, index, w, h) if store.is_file() else None
-    faces_from = "store"
-    if faces is None:
-        faces, faces_from = _found_faces(frame.image), "detected"
-    swapper = FrameSwapper(load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage), cfg.swap,
-                           identity=identity_filter(cfg), batch_size=cfg.batch_size)
-    item = swapper.prepare(frame.image, faces)
-    swapper.infer([item])
-    swapped = swapper.blend(item) if item.outputs else frame.image
-    write_still(cfg.output, side_by_side_image(frame.image, swapped, max(h, 360)),
+    images = FramePreviewer(cfg.model_dir, cfg.cpu, cfg.swap.coverage).render(cfg)
+    index = cfg.preview_frame
+    write_still(cfg.output, side_by_side_image(images.source, images.swapped,
+                                               max(images.source.shape[0], 360)),
                 f"left: frame {index} of {cfg.input.name}; right: the same frame swapped")
-    return PreviewSummary(str(cfg.input), str(cfg.output), index, len(item.faces), faces_from,
-                          time.perf_counter() - began)
+    return PreviewSummary(str(cfg.input), str(cfg.output), int(index or 0), images.faces,
+                          images.faces_from, time.perf_counter() - began)
 
 
 @dataclass
@@ -143,36 +127,46 @@ class PreviewImages:
 
 
 class FramePreviewer:
-    """Swap single frames again and again with one loaded model (the web UI's preview).
+    """Swap single frames again and again with one loaded model (``--preview-frame`` and the
+    web UI's preview).
 
-    The model loads once; each :meth:`render` reads one frame (seeking), takes its faces from
-    the store (smoothed as convert does) or finds them, and swaps with the options given.
+    The model loads once (and the identity filter of the last references used is kept);
+    each :meth:`render` reads one frame (seeking), takes its faces from the store (smoothed
+    as convert does) or finds them, and swaps with ``cfg.swap``.
     """
 
-    def __init__(self, model_dir: Path, cpu: bool = False) -> None:
+    def __init__(self, model_dir: Path, cpu: bool = False, coverage: float | None = None) -> None:
         self.model_dir = model_dir
-        self.model = load_model(model_dir, cpu)
+        self.model = load_model(model_dir, cpu, coverage)
+        self._identity: tuple[tuple[object, ...], object] | None = None
 
-    def render(self, video: Path, index: int, options: SwapOptions | None = None,
-               store: Path | None = None) -> PreviewImages:
+    def _identity_filter(self, cfg: ConvertConfig):  # -> IdentityFilter | None
+        key = (tuple(cfg.swap.filter), tuple(cfg.swap.nfilter), cfg.swap.ref_threshold)
+        if self._identity is None or self._identity[0] != key:  # references encoded once
+            self._identity = (key, identity_filter(cfg))
+        return self._identity[1]
+
+    def render(self, cfg: ConvertConfig) -> PreviewImages:
+        """Frame ``cfg.preview_frame`` of ``cfg.input``: source, swapped and mask overlay."""
         began = time.perf_counter()
-        options = options or SwapOptions()
-        cfg = ConvertConfig(input=video, model_dir=self.model_dir, output=Path("preview.png"),
-                            alignments=store, preview_frame=index, swap=options)
-        source = open_source(video)
+        index, options = cfg.preview_frame, cfg.swap
+        assert index is not None
+        source = open_source(cfg.input)
         frame = source.read(index)
         if frame is None:
-            raise InputError(f"{video.name} has no frame {index}"
+            raise InputError(f"{cfg.input} has no frame {index}"
                              + (f" (it has {source.count})" if source.count else ""))
         h, w = frame.image.shape[:2]
-        faces = _store_faces(cfg, source, store, index, w, h) if store and store.is_file() else None
+        store = cfg.alignments if cfg.alignments is not None else source.default_store()
+        faces = _store_faces(cfg, source, store, index, w, h) if store.is_file() else None
         faces_from = "store"
         if faces is None:
             faces, faces_from = _found_faces(frame.image), "detected"
-        swapper = FrameSwapper(self.model, options, identity=identity_filter(cfg))
+        swapper = FrameSwapper(self.model, options, identity=self._identity_filter(cfg),
+                               batch_size=cfg.batch_size)
         item = swapper.prepare(frame.image, faces)
         swapper.infer([item])
-        swapped = swapper.blend(item) if item.outputs else frame.image.copy()
+        swapped = swapper.blend(item) if item.outputs else frame.image
         tinted = swapped.astype(np.float32)
         size = self.model.output_size
         for face, (_, predicted) in zip(item.faces, item.outputs, strict=True):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,15 @@ class Mailbox:
                 self._cond.wait(timeout)
             item, self._item = self._item, None
             return item
+
+    def items(self, cancel: CancelToken) -> Iterator[Any]:
+        """Each newest item until the box is closed and empty, or ``cancel``."""
+        while not cancel.cancelled:
+            item = self.get()
+            if item is not None:
+                yield item
+            elif self.closed:
+                return
 
     def close(self) -> None:
         with self._cond:
@@ -166,12 +175,7 @@ class LiveSwap:
 
     def _process(self, cancel: CancelToken) -> None:
         try:
-            while not cancel.cancelled:
-                item = self._frames.get()
-                if item is None:
-                    if self._frames.closed:
-                        break
-                    continue
+            for item in self._frames.items(cancel):
                 image = item.image
                 if self.swap_enabled:
                     image = self._swap(item)
@@ -194,12 +198,7 @@ class LiveSwap:
         return self.swapper.swap(item.image, faces)
 
     def _output(self, cancel: CancelToken) -> None:
-        while not cancel.cancelled:
-            item = self._done.get()
-            if item is None:
-                if self._done.closed:
-                    break
-                continue
+        for item in self._done.items(cancel):
             image = draw_badge(item.image.copy()) if self.badge else item.image
             self.emit(image, item)
             self.stats.emitted += 1

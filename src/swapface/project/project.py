@@ -72,12 +72,19 @@ def media_kind(path: Path) -> str:
 def _copy_in(src: Path, dest: Path) -> None:
     """Copy (or hard-link, when on the same file system) ``src`` to ``dest`` atomically."""
     tmp = dest.with_name(f".{dest.name}.part{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    _remove(tmp)
     if src.is_dir():
         shutil.copytree(src, tmp, copy_function=_link_or_copy)
     else:
         _link_or_copy(src, tmp)
     os.replace(tmp, dest)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _link_or_copy(src: str | Path, dest: str | Path) -> None:
@@ -256,7 +263,7 @@ class Project:
         self.data["media"][person] = [m for m in self.media(person) if m["name"] != name]
         self.data["extract"].pop(f"{person}/{name}", None)
         self.save()
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        _remove(path)
         self.store_path(person, name).unlink(missing_ok=True)
 
     def add_reference(self, person: str, image: str | os.PathLike[str]) -> str:

@@ -175,11 +175,11 @@ def face_in_frame(request: Request, name: str, person: str, media: str, face_id:
     p = project_of(request, name)
     store = _store(p, person, media)
     with AlignmentsStore(store, readonly=True) as db:
-        found = next(((i, f) for i, _, f in db.faces() if f.id == face_id), None)
-        if found is None:
+        ref = next((r for r in db.face_refs() if r.id == face_id), None)  # no arrays decoded
+        if ref is None:
             raise HTTPException(404, f"no face {face_id}")
-        record = db.frame(found[0], with_masks=True)
-    frame = open_source(p.media_path(person, media)).read(found[0])
+        record = db.frame(ref.frame_index, with_masks=True)
+    frame = open_source(p.media_path(person, media)).read(ref.frame_index)
     if frame is None or record is None:
         raise HTTPException(404, "frame not readable")
     image = annotate(frame.image, [f for f in record.faces if f.id == face_id], mask)

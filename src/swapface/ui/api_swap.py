@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from swapface.convert.config import ConvertConfig
 from swapface.convert.output import synthetic_label
 from swapface.core.config import from_mapping, option_specs
 from swapface.core.images import encode_image
@@ -131,9 +132,10 @@ def preview(request: Request, name: str, video: str, frame: int = Query(0, ge=0)
         swap.filter = p.references(p.person("a"))
     began = time.perf_counter()
     previewer = _previewer(request, p)
-    media = p.media_path(p.person("a"), video)
     store = p.store_path(p.person("a"), video)
-    images = previewer.render(media, frame, swap, store if store.is_file() else None)
+    images = previewer.render(ConvertConfig(
+        input=p.media_path(p.person("a"), video), model_dir=p.model_dir, output=Path("preview.jpg"),
+        alignments=store if store.is_file() else None, preview_frame=frame, swap=swap))
     if view == "split":
         from swapface.convert.preview import side_by_side_image
 
