@@ -70,6 +70,7 @@ def test_the_whole_workflow_in_chromium(browser, data_dir: Path, tmp_path: Path)
         page.fill("#new-b", "ohara")
         page.screenshot(path=str(shots / "1_projects.png"), full_page=True)
         page.click("#create")
+        page.wait_for_selector('h1:has-text("hepburn —")')  # created: the page moved to person A
 
         for person, clip in (("hepburn", clips["a"]), ("ohara", clips["b"])):
             page.goto(f"{url}/#/p/hepburn_to_ohara/person/{person}")

@@ -154,7 +154,10 @@ async function projectsScreen() {
   const bIn = el("input", { id: "new-b", placeholder: "ohara" });
   const create = async () => {
     const made = await guarded(() => api.post("/api/projects", { name: nameIn.value.trim(), person_a: aIn.value.trim(), person_b: bIn.value.trim() }));
-    if (made) location.hash = `#/p/${enc(made.name)}/person/${enc(made.persons.a.name)}`;
+    if (!made) return;
+    const target = `#/p/${enc(made.name)}/person/${enc(made.persons.a.name)}`;
+    if (location.hash === target) render(); // already there (a link raced the request): draw it again
+    else location.hash = target;
   };
   const remove = async (name) => {
     const typed = prompt(`Delete project "${name}" with all its media, faces, model and outputs? Type its name to confirm.`);
