@@ -206,6 +206,8 @@ step "swapface evaluate" "$SF" evaluate -q --source "$VA" --swapped "$W/swapped.
     --reference-b "$W/faces_b" --frame-ranges 0-20 --identity-every 10 --max-references 4 \
     --sheet-frames 2 --report "$W/evaluate"
 expect "swapface evaluate" "$W/evaluate" -name evaluate.json
+step "swapface detect" "$SF" detect -q "$W/clip_a.mp4" -o "$W/detect/boxes.mp4" --max-frames 3
+expect "swapface detect" "$W/detect" -name boxes.json
 step "swapface run" "$SF" run -q "$W/clip_a.mp4" "$W/clip_b.mp4" -o "$W/run/out.mp4" \
     --iterations 5 --minutes 1 --batch-size 4 --size 128
 expect "swapface run" "$W/run/out.mp4"

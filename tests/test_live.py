@@ -123,3 +123,13 @@ def test_bad_live_input_is_one_clear_line(tmp_path, capsys, trained):
     assert main(["live", "-m", str(trained), "--source", str(tmp_path / "missing.mp4"),
                  "--no-mjpeg"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_missing_virtual_camera_is_one_clear_line(tmp_path, capsys, trained, camera):
+    args = ["live", "-m", str(trained), "--source", str(camera), "--no-mjpeg", "--virtual-camera"]
+    assert main([*args, str(tmp_path / "video99")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "modprobe v4l2loopback" in err and "Traceback" not in err
+    if not any(Path("/dev").glob("video*")):  # CI and this machine: no video devices at all
+        assert main([*args, "auto"]) == 2
+        assert "no v4l2loopback virtual camera" in capsys.readouterr().err

@@ -33,6 +33,8 @@ COMMANDS = {
     "convert": "swap faces in a video or image folder with a trained model",
     "run": "extract both videos, train and convert in one resumable project",
     "live": "swap a camera, stream or paced video in real time (MJPEG, recording)",
+    "export": "export a trained model to ONNX (for --engine onnx and other runtimes)",
+    "detect": "draw and list hands, people, faces or YOLO-model objects in images, videos and streams",
     "project": "projects: persons with videos and photos, preprocess, train, convert",
     "ui": "start the web UI (projects, face grid, training, preview, convert, evaluate)",
     "evaluate": "score a swapped video: identity, pose, expression, flicker, reconstruction",

@@ -12,7 +12,7 @@ from swapface.core.registry import all_registries
 PLUGIN_MODULES = (
     "swapface.faces.detectors", "swapface.faces.aligners", "swapface.swap.masks",
     "swapface.swap.color", "swapface.swap.sharpen", "swapface.models", "swapface.train.losses",
-    "swapface.curate.features", "swapface.media.writers",
+    "swapface.curate.features", "swapface.media.writers", "swapface.objects",
 )
 
 

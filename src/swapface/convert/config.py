@@ -13,6 +13,7 @@ from pathlib import Path
 
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
+from swapface.swap.loading import ENGINES
 from swapface.swap.options import SwapOptions
 
 # Compiling costs ~7 s and saves ~7 ms per face (original, 2-core CPU): worth it past ~1000.
@@ -38,7 +39,8 @@ def parse_ranges(texts: list[str]) -> list[tuple[int, int]]:
 @dataclass
 class ConvertConfig:
     input: Path = option(help="video file or folder of images", positional=True)
-    model_dir: Path = option(help="trained model folder", flags=["-m", "--model-dir"])
+    model_dir: Path = option(help="trained model folder, or a .onnx file from swapface export",
+                             flags=["-m", "--model-dir"])
     output: Path = option(
         help="output video (.mp4/.mkv/.mov), animated .gif, a folder of PNG frames, or with "
         "--preview-frame a .png/.jpg still", flags=["-o", "--output"])
@@ -67,6 +69,11 @@ class ConvertConfig:
         f"default: on for jobs of {COMPILE_MIN_FACES}+ faces when no conv layer is tuned)"
     )
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
+    engine: str = option(
+        "auto", choices=list(ENGINES),
+        help="inference engine: onnx (ONNX Runtime; a model folder is exported once per checkpoint "
+             "and cached in it), torch, or auto (ONNX Runtime on the CPU where it measures faster, "
+             "PyTorch on CUDA)")
     cpu_conv: str = option(
         "tuned", choices=["tuned", "native"],
         help="fp32 convolutions on the CPU: time oneDNN, im2col GEMM and Winograd per layer and "

@@ -36,7 +36,7 @@ from swapface.core.errors import InputError
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.media.source import Frame, FrameSource, open_source
 from swapface.models.conv_tuning import TUNING_FILE
-from swapface.swap import Centred, FrameSwapper, Prepared, SmoothStats, TorchModel, load_model
+from swapface.swap import Centred, FrameSwapper, Prepared, SmoothStats, TorchModel, load_inference
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class ConvertSummary:
     device: str = "cpu"
     smoothing: str = "off"
     compiled: bool = False
+    engine: str = "torch"  # or "onnxruntime"
     tuned: int = 0  # conv layers running a faster CPU algorithm than PyTorch's own
     problems: list[str] = field(default_factory=list)
 
@@ -72,6 +73,7 @@ class ConvertSummary:
             f"faces:  {self.faces_swapped} swapped",
             f"smooth: {self.smoothing}",
             f"time:   {self.seconds:.1f} s ({self.fps:.1f} frames/s on {self.device}"
+            f"{', onnxruntime' if self.engine == 'onnxruntime' else ''}"
             f"{', compiled model' if self.compiled else ''}"
             f"{f', {self.tuned} conv layers tuned' if self.tuned else ''})",
         ]
@@ -265,9 +267,15 @@ def run_convert(cfg: ConvertConfig, progress: Progress = SILENT,
     check_output(cfg)
     store_path = store_for(cfg, source, progress, cancel)
     faces = _check_store(cfg, source, store_path)
-    model = load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage)
+    model = load_inference(cfg.model_dir, cfg.engine, cfg.cpu, cfg.swap.coverage, side=cfg.swap.side,
+                           faces=faces)
     summary = ConvertSummary(str(cfg.input), str(cfg.output), device=model.device)
-    _speed_up(cfg, model, faces, summary)
+    if isinstance(model, TorchModel):
+        _speed_up(cfg, model, faces, summary)
+    else:  # ONNX Runtime plans its own kernels; tuning and compiling are torch's
+        summary.engine = "onnxruntime"
+        if cfg.compile:
+            log.warning("--compile applies to the torch engine only; ONNX Runtime runs the model")
     swapper = FrameSwapper(model, cfg.swap, identity=identity_filter(cfg), batch_size=cfg.batch_size)
     smoother = Centred(cfg.smooth_window) if (
         cfg.smooth if cfg.smooth is not None else source.sequential) else None

@@ -23,7 +23,7 @@ from swapface.convert.pipeline import identity_filter
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import write_image
 from swapface.media.source import FrameSource, open_source
-from swapface.swap import Centred, FrameSwapper, load_model
+from swapface.swap import Centred, FrameSwapper, load_inference
 from swapface.swap.geometry import model_mask, model_matrix
 from swapface.swap.masks import refine_mask
 
@@ -107,7 +107,8 @@ def run_preview(cfg: ConvertConfig) -> PreviewSummary:
                           f"{', '.join(STILL_SUFFIXES)}, not {cfg.output.name!r}")
     if cfg.output.exists() and not cfg.overwrite:
         raise ConfigError(f"output exists: {cfg.output} (pass --overwrite to replace it)")
-    images = FramePreviewer(cfg.model_dir, cfg.cpu, cfg.swap.coverage).render(cfg)
+    images = FramePreviewer(cfg.model_dir, cfg.cpu, cfg.swap.coverage, cfg.engine,
+                            cfg.swap.side).render(cfg)
     index = cfg.preview_frame
     write_still(cfg.output, side_by_side_image(images.source, images.swapped,
                                                max(images.source.shape[0], 360)),
@@ -135,9 +136,11 @@ class FramePreviewer:
     as convert does) or finds them, and swaps with ``cfg.swap``.
     """
 
-    def __init__(self, model_dir: Path, cpu: bool = False, coverage: float | None = None) -> None:
+    def __init__(self, model_dir: Path, cpu: bool = False, coverage: float | None = None,
+                 engine: str = "auto", side: str = "b") -> None:
         self.model_dir = model_dir
-        self.model = load_model(model_dir, cpu, coverage)
+        # faces=1: auto runs torch, a still swaps too few faces to pay for an ONNX export
+        self.model = load_inference(model_dir, engine, cpu, coverage, side=side, faces=1)
         self._identity: tuple[tuple[object, ...], object] | None = None
 
     def _identity_filter(self, cfg: ConvertConfig):  # -> IdentityFilter | None

@@ -125,3 +125,45 @@ class Recorder:
             self._cm.__exit__(RuntimeError, RuntimeError("stopped"), None)  # no half file
         else:
             self._cm.__exit__(None, None, None)
+
+
+LOOPBACK_HELP = ("load the v4l2loopback kernel module first (sudo modprobe v4l2loopback "
+                 "exclusive_caps=1 card_label=swapface), then pass its /dev/videoN")
+
+
+class VirtualCamera:
+    """The shown frames as a camera other programs (video calls, OBS) can pick: a v4l2loopback
+    device written through pyvirtualcam. Opened at the first frame, whose size it takes."""
+
+    def __init__(self, device: str, fps: float) -> None:
+        if device != "auto" and not Path(device).exists():
+            raise ConfigError(f"virtual camera {device} does not exist: {LOOPBACK_HELP}")
+        if device == "auto" and not any(Path("/dev").glob("video*")):
+            raise ConfigError(f"no v4l2loopback virtual camera on this machine: {LOOPBACK_HELP}")
+        try:
+            import pyvirtualcam  # noqa: F401
+        except ImportError:
+            raise ConfigError("the virtual camera needs pyvirtualcam (pip install pyvirtualcam)") from None
+        self.device, self.fps = device, fps
+        self._cam: Any = None
+        self.error: str | None = None
+
+    def _open(self, width: int, height: int) -> None:
+        import pyvirtualcam
+
+        try:
+            self._cam = pyvirtualcam.Camera(width=width, height=height, fps=self.fps,
+                                            backend="v4l2loopback",
+                                            device=None if self.device == "auto" else self.device)
+        except RuntimeError as exc:  # a real camera, not a loopback; or the device is busy
+            self.error = f"virtual camera not opened ({exc}); {LOOPBACK_HELP}"
+
+    def push(self, image: np.ndarray, index: int = 0) -> None:
+        if self._cam is None and self.error is None:
+            self._open(image.shape[1], image.shape[0])
+        if self._cam is not None:
+            self._cam.send(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+    def close(self) -> None:
+        if self._cam is not None:
+            self._cam.close()

@@ -131,21 +131,56 @@ def draw_badge(image: np.ndarray, text: str = BADGE) -> np.ndarray:
     return image
 
 
+class SwapStep:
+    """One live frame in, its faces found (tracked), smoothed and swapped: the work every live
+    path shares (the threaded :class:`LiveSwap` and the web page's camera socket).
+
+    ``enabled`` and :meth:`set_options` are the hot settings: they take effect on the next
+    frame. A new :class:`FrameSwapper` is built for new options (it precomputes its colour,
+    sharpen and mask plugins; the model is shared), so a frame never sees half-changed options.
+    """
+
+    def __init__(self, finder: Any, swapper: Any, smoother: Any, largest_only: bool = True) -> None:
+        self.finder, self.swapper, self.smoother = finder, swapper, smoother
+        self.largest_only = largest_only
+        self.enabled = True
+        self.faces = 0  # faces swapped so far
+        self.swapped = 0  # frames with at least one face swapped
+
+    def set_options(self, options: Any, identity: Any = None) -> None:
+        """Swap with ``options`` (a SwapOptions) and ``identity`` (an IdentityFilter or None)
+        from the next frame on; bad options raise here, and the old ones stay."""
+        self.swapper = type(self.swapper)(self.swapper.model, options, identity=identity)
+
+    def __call__(self, image: np.ndarray, index: int) -> np.ndarray:
+        if not self.enabled:
+            return image
+        faces = self.finder.records(image)
+        if self.largest_only and len(faces) > 1:
+            faces = [max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))]
+        h, w = image.shape[:2]
+        record = FrameRecord(index, str(index), None, w, h, faces)
+        smoothed = self.smoother.push(record) if self.smoother is not None else [record]
+        faces = smoothed[0].faces if smoothed else faces
+        if not faces:
+            return image
+        self.faces += len(faces)
+        self.swapped += 1
+        return self.swapper.swap(image, faces)
+
+
 class LiveSwap:
     """The threaded live pipeline over a frame source, a face finder and a swapper.
 
     ``emit(image, captured)`` is called on the output thread for every frame shown.
-    ``swap_enabled`` and the swapper's options may change while it runs (the web page's
-    settings): the next frame uses them.
+    ``step`` (:class:`SwapStep`) holds the hot settings (swap on/off, options).
     """
 
-    def __init__(self, source: FrameSource, finder: Any, swapper: Any, smoother: Any,
+    def __init__(self, source: FrameSource, step: SwapStep,
                  emit: Callable[[np.ndarray, Captured], None], *, realtime: bool, badge: bool = True,
-                 max_frames: int | None = None, largest_only: bool = True) -> None:
-        self.source, self.finder, self.swapper, self.smoother = source, finder, swapper, smoother
+                 max_frames: int | None = None) -> None:
+        self.source, self.step = source, step
         self.emit, self.realtime, self.badge, self.max_frames = emit, realtime, badge, max_frames
-        self.largest_only = largest_only
-        self.swap_enabled = True
         self.skipped = 0  # file frames the capture itself was too late for
         self.stats = LiveStats()
         self._frames, self._done = Mailbox(), Mailbox()
@@ -176,38 +211,25 @@ class LiveSwap:
     def _process(self, cancel: CancelToken) -> None:
         try:
             for item in self._frames.items(cancel):
-                image = item.image
-                if self.swap_enabled:
-                    image = self._swap(item)
+                image = self.step(item.image, item.index)
+                self.stats.faces, self.stats.swapped = self.step.faces, self.step.swapped
                 self._done.put(Captured(item.index, image, item.at))
         finally:
             self._done.close()
-
-    def _swap(self, item: Captured) -> np.ndarray:
-        faces = self.finder.records(item.image)
-        if self.largest_only and len(faces) > 1:
-            faces = [max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))]
-        h, w = item.image.shape[:2]
-        record = FrameRecord(item.index, str(item.index), None, w, h, faces)
-        smoothed = self.smoother.push(record) if self.smoother is not None else [record]
-        faces = smoothed[0].faces if smoothed else faces
-        if not faces:
-            return item.image
-        self.stats.faces += len(faces)
-        self.stats.swapped += 1
-        return self.swapper.swap(item.image, faces)
 
     def _output(self, cancel: CancelToken) -> None:
         for item in self._done.items(cancel):
             image = draw_badge(item.image.copy()) if self.badge else item.image
             self.emit(image, item)
             self.stats.emitted += 1
+            self.stats.dropped = self._frames.dropped + self._done.dropped + self.skipped
             self.stats.latencies.append(time.monotonic() - item.at)
 
     def run(self, cancel: CancelToken = NEVER) -> LiveStats:
         """Run until the source ends, ``max_frames`` are captured or ``cancel``; the stats."""
         self.stats = LiveStats()
         self.skipped = 0
+        self.step.faces = self.step.swapped = 0
         threads = [threading.Thread(target=fn, args=(cancel,), name=f"live-{name}", daemon=True)
                    for name, fn in (("capture", self._capture), ("process", self._process),
                                     ("output", self._output))]
@@ -217,6 +239,7 @@ class LiveSwap:
             while t.is_alive():
                 t.join(0.2)
         self.stats.dropped = self._frames.dropped + self._done.dropped + self.skipped
+        self.stats.faces, self.stats.swapped = self.step.faces, self.step.swapped
         self.stats.ended = time.monotonic()
         return self.stats
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swapface.core.config import option
-from swapface.core.errors import ConfigError, InputError
+from swapface.core.errors import ConfigError
 from swapface.core.progress import NEVER, CancelToken
-from swapface.live.pipeline import LiveStats, LiveSwap
+from swapface.live.pipeline import LiveStats, LiveSwap, SwapStep
+from swapface.swap.loading import ENGINES, check_model_path
 from swapface.swap.options import SwapOptions
 
 SELECT = ("largest", "all")
@@ -18,7 +19,8 @@ SELECT = ("largest", "all")
 
 @dataclass
 class LiveConfig:
-    model_dir: Path = option(help="trained model folder", flags=["-m", "--model-dir"])
+    model_dir: Path = option(help="trained model folder, or a .onnx file from swapface export",
+                             flags=["-m", "--model-dir"])
     source: str = option(help="camera (0, /dev/video0), stream URL, or a video file")
     realtime: bool = option(False, help="play a video file at its own frame rate (a camera stand-in)")
     mjpeg_port: int | None = option(
@@ -26,6 +28,9 @@ class LiveConfig:
                    "--no-mjpeg to turn off)")
     mjpeg: bool = option(True, help="serve the MJPEG stream")
     record: Path | None = option(None, help="also record the shown frames to this video file")
+    virtual_camera: str | None = option(
+        None, help="also send the frames to a v4l2loopback virtual camera: /dev/videoN, or 'auto' "
+                   "for the first one (video-call programs and OBS then see them as a camera)")
     badge: bool = option(True, help="draw a small 'SYNTHETIC' badge on the output")
     faces: str = option("largest", help="which faces to swap", choices=list(SELECT))
     max_frames: int | None = option(None, help="stop after this many captured frames")
@@ -35,6 +40,10 @@ class LiveConfig:
         0, help="detector upsampling for full detections (0: faces of ~80 px and up, the size of a "
                 "face in front of a camera; each step costs ~4× and finds half that size)")
     cpu: bool = option(False, help="run the model on the CPU even when CUDA is present")
+    engine: str = option(
+        "auto", choices=list(ENGINES),
+        help="inference engine: onnx (ONNX Runtime; a model folder is exported once per checkpoint "
+             "and cached in it), torch, or auto (ONNX Runtime on the CPU, PyTorch on CUDA)")
     swap: SwapOptions = option(SwapOptions(), cli=False, help="how faces are swapped ([swap] table)")
 
     def __post_init__(self) -> None:
@@ -50,7 +59,7 @@ def build_live(cfg: LiveConfig, emit) -> LiveSwap:  # type: ignore[no-untyped-de
     from swapface.faces import FaceFinder
     from swapface.faces.finder import FinderOptions
     from swapface.media.source import open_source
-    from swapface.swap import Causal, FrameSwapper, load_model
+    from swapface.swap import Causal, FrameSwapper, load_inference
 
     source = open_source(cfg.source)
     if cfg.realtime and source.kind != "video":
@@ -58,17 +67,18 @@ def build_live(cfg: LiveConfig, emit) -> LiveSwap:  # type: ignore[no-untyped-de
     fps = float(getattr(source, "fps", None) or 30)
     finder = FaceFinder.create(FinderOptions(detector=cfg.detector, track=True, upsample=cfg.upsample,
                                              redetect_every=cfg.redetect_every))
-    swapper = FrameSwapper(load_model(cfg.model_dir, cfg.cpu, cfg.swap.coverage), cfg.swap,
-                           identity=identity_filter(cfg))  # type: ignore[arg-type]
-    return LiveSwap(source, finder, swapper, Causal(fps), emit, realtime=cfg.realtime,
-                    badge=cfg.badge, max_frames=cfg.max_frames, largest_only=cfg.faces == "largest")
+    model = load_inference(cfg.model_dir, cfg.engine, cfg.cpu, cfg.swap.coverage, side=cfg.swap.side)
+    swapper = FrameSwapper(model, cfg.swap, identity=identity_filter(cfg))  # type: ignore[arg-type]
+    step = SwapStep(finder, swapper, Causal(fps), largest_only=cfg.faces == "largest")
+    return LiveSwap(source, step, emit, realtime=cfg.realtime, badge=cfg.badge,
+                    max_frames=cfg.max_frames)
 
 
 def run_live(cfg: LiveConfig, cancel: CancelToken = NEVER) -> LiveStats:
-    from swapface.live.outputs import MjpegServer, Recorder
+    from swapface.live.outputs import MjpegServer, Recorder, VirtualCamera
 
-    if not cfg.model_dir.is_dir():
-        raise InputError(f"model folder not found: {cfg.model_dir}")
+    check_model_path(cfg.model_dir)  # before the MJPEG server starts
+    camera = VirtualCamera(cfg.virtual_camera, 30) if cfg.virtual_camera else None
     sinks: list = []
     server = MjpegServer(port=cfg.mjpeg_port or 0) if cfg.mjpeg and cfg.mjpeg_port is not None else None
     if server is not None:
@@ -83,9 +93,13 @@ def run_live(cfg: LiveConfig, cancel: CancelToken = NEVER) -> LiveStats:
             server.stats = live.stats.to_dict()
 
     live = build_live(cfg, emit)
+    fps = float(getattr(live.source, "fps", None) or 30)
+    if camera is not None:
+        camera.fps = fps
+        sinks.append(camera)
     recorder = None
     if cfg.record is not None:
-        recorder = Recorder(cfg.record, float(getattr(live.source, "fps", None) or 30))
+        recorder = Recorder(cfg.record, fps)
         sinks.append(recorder)
     failed = True
     try:
@@ -96,4 +110,8 @@ def run_live(cfg: LiveConfig, cancel: CancelToken = NEVER) -> LiveStats:
             recorder.close(failed=failed or stats.emitted == 0)
         if server is not None:
             server.close()
+        if camera is not None:
+            camera.close()
+            if camera.error:
+                print(f"swapface live: {camera.error}", file=sys.stderr)
     return stats

@@ -83,11 +83,12 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
+        _, c, h, w = x.shape
         # [B, 1, HW, C]: flatten(2) is a view in both NCHW and channels_last layouts.
         q, k, v = (m(x).flatten(2).transpose(1, 2).unsqueeze(1) for m in (self.query, self.key, self.value))
         # The fused kernel never materialises the HW×HW scores on CUDA (flash/memory-efficient).
-        o = F.scaled_dot_product_attention(q, k, v).squeeze(1).transpose(1, 2).reshape(b, c, h, w)
+        # -1, not the batch size: the ONNX exporter would bake a traced batch size into the graph.
+        o = F.scaled_dot_product_attention(q, k, v).squeeze(1).transpose(1, 2).reshape(-1, c, h, w)
         return x + self.gamma * o
 
 

@@ -17,6 +17,7 @@ from swapface.core.config import option
 from swapface.core.errors import ConfigError
 from swapface.swap.color import COLOR_METHODS
 from swapface.swap.masks import MASKS
+from swapface.swap.occlusion import OCCLUSIONS
 from swapface.swap.sharpen import SHARPEN_METHODS
 
 SELECT = ("all", "largest")
@@ -34,6 +35,10 @@ class SwapOptions:
     sharpen: str = option("none", help="sharpening", choices=SHARPEN_METHODS.names())
     sharpen_options: dict[str, Any] = option(
         {}, help="sharpen plugin options, key=value (e.g. amount=0.8 radius=1.5)")
+    occlusion: str = option(
+        "none", help="keep these in front of the swapped face: hands (MediaPipe, once per frame "
+                     "with faces)", choices=OCCLUSIONS.names())
+    occlusion_options: dict[str, Any] = option({}, help="occlusion plugin options, key=value")
     coverage: float | None = option(
         None, help="fraction of the aligned face the model sees (default: as the model was trained)")
     swap_model: bool = option(False, help="swap the other way: B → A")
@@ -56,7 +61,8 @@ class SwapOptions:
         # Unknown plugins and bad plugin options fail here, before any long work.
         for registry, name, values in ((MASKS, self.mask_type, self.mask_options),
                                        (COLOR_METHODS, self.color, self.color_options),
-                                       (SHARPEN_METHODS, self.sharpen, self.sharpen_options)):
+                                       (SHARPEN_METHODS, self.sharpen, self.sharpen_options),
+                                       (OCCLUSIONS, self.occlusion, self.occlusion_options)):
             registry.options(name, values)
 
     @property

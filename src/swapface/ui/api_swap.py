@@ -27,7 +27,8 @@ router = APIRouter(prefix="/api")
 FORMS = {"preprocess": PreprocessOptions, "train": TrainOptions, "swap": SwapOptions,
          "convert": ProjectConvertOptions}
 # Swap options that name files: not offered in the form (the project's references are).
-_NOT_IN_FORM = {"filter", "nfilter", "mask_options", "color_options", "sharpen_options"}
+_NOT_IN_FORM = {"filter", "nfilter", "mask_options", "color_options", "sharpen_options",
+                "occlusion_options"}
 VIEWS = ("after", "before", "mask", "split")
 
 

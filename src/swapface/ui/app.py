@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from swapface import __version__
 from swapface.core.errors import SwapfaceError
 from swapface.project.jobs import JobQueue
-from swapface.ui.security import Guard, is_loopback
+from swapface.ui.security import Access, Guard, is_loopback
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -44,6 +44,8 @@ class UiState:
     limits: Limits
     previewers: dict[str, Any] = field(default_factory=dict)  # project → (model stamp, previewer)
     grids: dict[str, Any] = field(default_factory=dict)  # store path → (stamp, face rows)
+    live: dict[str, Any] = field(default_factory=dict)  # project → its server-source live session
+    live_models: dict[str, Any] = field(default_factory=dict)  # project → (stamp, live model)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -53,7 +55,7 @@ def state(request: Request) -> UiState:
 
 def create_app(workspace: str | Path, *, token: str | None = None, host: str = "127.0.0.1",
                limits: Limits | None = None) -> FastAPI:
-    from swapface.ui import api_faces, api_projects, api_swap
+    from swapface.ui import api_faces, api_live, api_projects, api_swap
 
     workspace = Path(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
@@ -61,8 +63,8 @@ def create_app(workspace: str | Path, *, token: str | None = None, host: str = "
                   openapi_url=None)
     limits = limits or Limits()
     app.state.ui = UiState(workspace.resolve(), JobQueue(workspace), limits)
-    app.add_middleware(Guard, token=token, loopback=is_loopback(host),
-                       max_body=limits.upload_bytes + MB)  # + the multipart envelope
+    app.state.access = access = Access(token, is_loopback(host))
+    app.add_middleware(Guard, access=access, max_body=limits.upload_bytes + MB)  # + multipart
 
     @app.exception_handler(SwapfaceError)
     async def _user_error(_: Request, exc: SwapfaceError) -> JSONResponse:
@@ -92,6 +94,7 @@ def create_app(workspace: str | Path, *, token: str | None = None, host: str = "
     app.include_router(api_projects.router)
     app.include_router(api_faces.router)
     app.include_router(api_swap.router)
+    app.include_router(api_live.router)
 
     @app.get("/")
     def index() -> FileResponse:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from fastapi import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
 from swapface.core.fileio import contained
@@ -59,49 +59,62 @@ def confined(root: str | os.PathLike[str], name: str) -> Path:
     return path
 
 
-class Guard(BaseHTTPMiddleware):
-    """Token, Host, CSRF and method checks in front of every route."""
+class Access:
+    """Who may talk to this server: the Host, token and Origin checks shared by every HTTP
+    request (:class:`Guard`) and the live page's WebSocket (which no HTTP middleware sees)."""
 
-    def __init__(self, app: object, token: str | None, loopback: bool, max_body: int) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, token: str | None, loopback: bool) -> None:
         self.token = token
         self.loopback = loopback
-        self.max_body = max_body  # refused from Content-Length, before a byte is stored
 
-    def _host_ok(self, request: Request) -> bool:
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0]
+    def host_ok(self, conn: HTTPConnection) -> bool:
+        host = (conn.headers.get("host") or "").rsplit(":", 1)[0]
         return not self.loopback or is_loopback(host.strip("[]"))
 
-    def _token_ok(self, request: Request) -> bool:
+    def token_ok(self, conn: HTTPConnection) -> bool:
         if self.token is None:
             return True
-        given = (request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE)
-                 or request.query_params.get("token") or "")
+        given = (conn.headers.get(TOKEN_HEADER) or conn.cookies.get(TOKEN_COOKIE)
+                 or conn.query_params.get("token") or "")
         return hmac.compare_digest(given.encode(), self.token.encode())
 
     @staticmethod
-    def _origin_ok(request: Request) -> bool:
-        origin = request.headers.get("origin")
+    def origin_ok(conn: HTTPConnection, required: bool = False) -> bool:
+        origin = conn.headers.get("origin")
         if not origin:
-            return True
-        parts = urlsplit(origin)
-        return parts.netloc == request.headers.get("host", "")
+            return not required
+        return urlsplit(origin).netloc == conn.headers.get("host", "")
+
+    def socket_ok(self, conn: HTTPConnection) -> bool:
+        """A WebSocket: browsers always send ``Origin`` on one, and no CORS rule protects it,
+        so it must be this server's (cross-site WebSocket hijacking)."""
+        return self.host_ok(conn) and self.token_ok(conn) and self.origin_ok(conn, required=True)
+
+
+class Guard(BaseHTTPMiddleware):
+    """Token, Host, CSRF and method checks in front of every route."""
+
+    def __init__(self, app: object, access: Access, max_body: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.access = access
+        self.max_body = max_body  # refused from Content-Length, before a byte is stored
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if not self._host_ok(request):
+        access = self.access
+        if not access.host_ok(request):
             return JSONResponse({"error": "unknown Host header"}, 400)
-        if not self._token_ok(request):
+        if not access.token_ok(request):
             return JSONResponse({"error": "access token required (printed by `swapface ui`)"}, 401)
         if request.method not in SAFE_METHODS:
-            if request.headers.get(CSRF_HEADER) != "1" or not self._origin_ok(request):
+            if request.headers.get(CSRF_HEADER) != "1" or not access.origin_ok(request):
                 return JSONResponse({"error": "cross-site request refused"}, 403)
             length = request.headers.get("content-length", "0")
             if not length.isdigit() or int(length) > self.max_body:
                 return JSONResponse({"error": "request too large (upload limit "
                                               f"{self.max_body >> 20} MB)"}, 413)
         response = await call_next(request)
-        if self.token is not None and request.query_params.get("token"):
-            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+        if access.token is not None and request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, access.token, httponly=True, samesite="strict")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
