@@ -3,6 +3,7 @@ are dropped (not queued), the badge is drawn, MJPEG and the recording carry the 
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from swapface.align.store import AlignmentsStore
 from swapface.cli.main import main
 from swapface.faces.identity import shared_encoder
 from swapface.live.outputs import BOUNDARY, MjpegServer
+from swapface.live.pipeline import LiveStats, draw_stats
 from swapface.live.run import LiveConfig, build_live, run_live
 from swapface.media.video import iter_video, probe_video
 from tests.extract_helpers import cut_clip
@@ -100,8 +102,24 @@ def test_mjpeg_serves_the_newest_frame():
             body += response.read(length - len(body))
         got = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
         assert got.shape == image.shape and np.abs(got.astype(int) - image).mean() < 4
+        server.stats = {"fps": 24.5, "dropped": 3}
+        page = urllib.request.urlopen(server.url.rsplit("/", 1)[0] + "/", timeout=10).read().decode()
+        assert "/stats.json" in page and "fps" in page  # the page shows the figures under the picture
+        stats = urllib.request.urlopen(server.url.replace("stream.mjpg", "stats.json"), timeout=10)
+        assert json.loads(stats.read()) == {"fps": 24.5, "dropped": 3}
     finally:
         server.close()
+
+
+def test_the_stats_overlay_is_drawn_in_the_bottom_left_only(camera):
+    image = next(img for _, _, img in iter_video(camera))
+    stats = LiveStats(emitted=50, dropped=4, latencies=[0.05] * 10)
+    drawn = draw_stats(image.copy(), stats)
+    changed = np.abs(drawn.astype(int) - image).sum(axis=2) > 0
+    rows, cols = np.nonzero(changed)
+    assert rows.min() > image.shape[0] * 0.8 and cols.max() < image.shape[1] * 0.8
+    box = drawn[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    assert (box == 0).all(axis=2).mean() > 0.5 and (box > 200).all(axis=2).any()  # white on black
 
 
 def test_the_recording_keeps_the_timing_and_the_label(camera, trained, tmp_path):

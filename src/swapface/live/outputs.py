@@ -24,7 +24,17 @@ BOUNDARY = "swapfaceframe"
 _PAGE = """<!doctype html><meta charset="utf-8"><title>swapface live</title>
 <body style="margin:0;background:#111;color:#eee;font:14px sans-serif">
 <p style="margin:.5rem">swapface live: synthetic media; only show people who agreed to it.</p>
-<img src="/stream.mjpg" alt="live" style="max-width:100%"></body>"""
+<img src="/stream.mjpg" alt="live" style="max-width:100%">
+<p id="stats" style="margin:.5rem;font:13px monospace">…</p>
+<script>
+setInterval(async () => {
+  try {
+    const d = await (await fetch("/stats.json")).json();
+    document.getElementById("stats").textContent = `${(d.fps || 0).toFixed(1)} fps · latency median `
+      + `${d.latency_median_ms} ms, p95 ${d.latency_p95_ms} ms · ${d.dropped} dropped · ${d.faces} faces`;
+  } catch (e) { document.getElementById("stats").textContent = "stopped"; }
+}, 1000);
+</script></body>"""
 
 
 class MjpegServer:

@@ -131,6 +131,21 @@ def draw_badge(image: np.ndarray, text: str = BADGE) -> np.ndarray:
     return image
 
 
+def draw_stats(image: np.ndarray, stats: LiveStats) -> np.ndarray:
+    """fps, latency and drops in the bottom-left corner (``--stats-overlay``)."""
+    recent = sorted(stats.latencies[-30:])
+    latency = f"{recent[len(recent) // 2] * 1000:.0f} ms" if recent else "-"
+    text = f"{stats.fps:.1f} fps  {latency}  {stats.dropped} dropped"
+    scale = max(0.4, image.shape[0] / 1000)
+    thick = max(1, round(scale * 2))
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    y = image.shape[0] - 8
+    cv2.rectangle(image, (6, y - h - base - 6), (14 + w, y), (0, 0, 0), -1)
+    cv2.putText(image, text, (10, y - base - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                thick, cv2.LINE_AA)
+    return image
+
+
 class SwapStep:
     """One live frame in, its faces found (tracked), smoothed and swapped: the work every live
     path shares (the threaded :class:`LiveSwap` and the web page's camera socket).
@@ -178,9 +193,10 @@ class LiveSwap:
 
     def __init__(self, source: FrameSource, step: SwapStep,
                  emit: Callable[[np.ndarray, Captured], None], *, realtime: bool, badge: bool = True,
-                 max_frames: int | None = None) -> None:
+                 max_frames: int | None = None, stats_overlay: bool = False) -> None:
         self.source, self.step = source, step
         self.emit, self.realtime, self.badge, self.max_frames = emit, realtime, badge, max_frames
+        self.stats_overlay = stats_overlay
         self.skipped = 0  # file frames the capture itself was too late for
         self.stats = LiveStats()
         self._frames, self._done = Mailbox(), Mailbox()
@@ -220,6 +236,8 @@ class LiveSwap:
     def _output(self, cancel: CancelToken) -> None:
         for item in self._done.items(cancel):
             image = draw_badge(item.image.copy()) if self.badge else item.image
+            if self.stats_overlay:
+                image = draw_stats(image if self.badge else image.copy(), self.stats)
             self.emit(image, item)
             self.stats.emitted += 1
             self.stats.dropped = self._frames.dropped + self._done.dropped + self.skipped

@@ -32,6 +32,8 @@ class LiveConfig:
         None, help="also send the frames to a v4l2loopback virtual camera: /dev/videoN, or 'auto' "
                    "for the first one (video-call programs and OBS then see them as a camera)")
     badge: bool = option(True, help="draw a small 'SYNTHETIC' badge on the output")
+    stats_overlay: bool = option(False, help="draw fps, latency and drops on the output frames "
+                                             "(the MJPEG page shows them below the picture anyway)")
     faces: str = option("largest", help="which faces to swap", choices=list(SELECT))
     max_frames: int | None = option(None, help="stop after this many captured frames")
     detector: str = option("hog", help="face detector plugin")
@@ -71,6 +73,7 @@ def build_live(cfg: LiveConfig, emit) -> LiveSwap:  # type: ignore[no-untyped-de
     swapper = FrameSwapper(model, cfg.swap, identity=identity_filter(cfg))  # type: ignore[arg-type]
     step = SwapStep(finder, swapper, Causal(fps), largest_only=cfg.faces == "largest")
     return LiveSwap(source, step, emit, realtime=cfg.realtime, badge=cfg.badge,
+                    stats_overlay=cfg.stats_overlay,
                     max_frames=cfg.max_frames)
 
 
