@@ -78,6 +78,8 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(train_module, "Trainer", StoppedTrainer)
     assert main(args) == 130
+    # before training, what B's faces cover of A's (swapface coverage) is said
+    assert "faces of A have a close face of B" in capsys.readouterr().err
     data = json.loads(project_file.read_text())
     assert data["run"]["stages"]["extract_b"]["done"] and not data["run"]["stages"]["train"]["done"]
     assert data["train"]["seconds"] >= 0.6
@@ -98,6 +100,8 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(pipeline, "run_convert", interrupted)
     assert main(args) == 130
+    # before training, what B's faces cover of A's (swapface coverage) is said
+    assert "faces of A have a close face of B" in capsys.readouterr().err
     data = json.loads(project_file.read_text())
     stages = {name: s["done"] for name, s in data["run"]["stages"].items()}
     assert stages == {"extract_a": True, "extract_b": True, "train": True, "convert": False}

@@ -28,6 +28,7 @@ COMMANDS = {
     "video": "export frames, assemble frames into a video, show video info",
     "extract": "detect, align and mask faces; write face images and an alignments store",
     "alignments": "inspect and convert alignments stores",
+    "coverage": "before training: which of A's poses and expressions B's faces cover",
     "train": "train a face-swap model on two face folders",
     "sort": "sort and group extracted faces (sharpness, pose, colour, identity, ...)",
     "convert": "swap faces in a video or image folder with a trained model",

@@ -25,6 +25,7 @@ class Series:
     x: Sequence[float]
     y: Sequence[float]  # NaN leaves a gap
     color: tuple[int, int, int] = COLORS[0]
+    points: bool = False  # a scatter of dots instead of a line
 
 
 @dataclass
@@ -101,6 +102,10 @@ def line_plot(series: Sequence[Series], title: str, xlabel: str, ylabel: str,
     for s in series:
         x, y = np.asarray(s.x, np.float64), np.asarray(s.y, np.float64)
         good = np.isfinite(y)
+        if s.points:
+            for xi, yi in zip(x[good], y[good], strict=True):
+                cv2.circle(img, px(xi, yi), 3, s.color, -1, cv2.LINE_AA)
+            continue
         # Split into runs of finite values: a NaN is a gap, not a drop to zero.
         edges = np.flatnonzero(np.diff(np.r_[0, good.astype(np.int8), 0]))
         for a, b in zip(edges[::2], edges[1::2], strict=True):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swapface.core.config import option, to_dict
-from swapface.core.errors import ConfigError, InputError
+from swapface.core.errors import ConfigError, InputError, SwapfaceError
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.project.project import NAME_PATTERN, PROJECT_FILE, Project
 
@@ -268,11 +268,28 @@ def _side_by_side(cfg: RunConfig, rp: RunProject) -> Path | None:
     return path
 
 
+def _coverage_lines(p: Project) -> list[str]:
+    """What B's faces cover of A's poses and expressions (``swapface coverage``), said before
+    training so a user knows which frames will smudge before spending the budget."""
+    from swapface.evaluate.coverage import CoverageConfig, run_coverage
+
+    try:
+        cov = run_coverage(CoverageConfig(faces_a=p.faces_dir(p.person("a")),
+                                          faces_b=p.faces_dir(p.person("b"))))
+    except SwapfaceError as exc:
+        return [f"coverage: not measured ({exc})"]
+    lines = cov.lines()
+    more = [f"… {len(cov.gaps) - 3} more ranges: swapface coverage {p.faces_dir(p.person('a'))} "
+            f"{p.faces_dir(p.person('b'))}"] if len(cov.gaps) > 3 else []
+    return ["== coverage: A's poses and expressions against B's faces", *lines[:8], *more]
+
+
 def _train(cfg: RunConfig, rp: RunProject, summary: RunSummary, progress: Progress,
            cancel: CancelToken) -> None:
     from swapface.project.stages import train_model
 
     p = rp.project
+    _say(_coverage_lines(p))
     spent = float(p.data.get("train", {}).get("seconds", 0.0))
     _say(f"== train: {cfg.model}, up to {cfg.iterations} iterations or "
          f"{max(0.0, cfg.minutes - spent / 60):.1f} more min → {p.model_dir}")
