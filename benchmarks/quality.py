@@ -21,8 +21,10 @@ A few CPU minutes are far from "well trained": expect identity and SSIM to fall 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -35,11 +37,13 @@ sys.path.insert(0, str(REPO))
 
 from swapface.convert.config import ConvertConfig  # noqa: E402
 from swapface.convert.pipeline import run_convert  # noqa: E402
+from swapface.core.config import from_mapping, parse_key_values  # noqa: E402
 from swapface.core.images import is_image_path, read_metadata  # noqa: E402
 from swapface.evaluate import EvaluateConfig, EvaluateResult, run_evaluate  # noqa: E402
 from swapface.extract.config import ExtractConfig  # noqa: E402
 from swapface.extract.run import run_extract  # noqa: E402
 from swapface.media.source import open_source  # noqa: E402
+from swapface.swap.options import SwapOptions  # noqa: E402
 from swapface.train.augment import AugmentConfig  # noqa: E402
 from swapface.train.config import TrainConfig  # noqa: E402
 from swapface.train.trainer import Trainer  # noqa: E402
@@ -114,9 +118,11 @@ class Measured:
 def measure(data: Path, work: Path, pair: str, model: str, model_option: list[str],
             minutes: float, iterations: int = 1_000_000, batch_size: int = 16,
             holdout: float = 0.2, size: int = 256, resume: bool = False,
-            warp_until: float = 1.0) -> Measured:
-    """Extract (reused), hold out, train ``model`` for ``minutes``, convert A's held-out
-    frames, evaluate: one row of the quality table."""
+            warp_until: float = 1.0, train_option: tuple[str, ...] = (),
+            swaps: tuple[str, ...] = ("",), reuse: bool = False) -> list[Measured]:
+    """Extract (reused), hold out, train ``model`` for ``minutes``, then for each of ``swaps``
+    (space-separated ``key=value`` swap options, "" for the defaults) convert A's held-out
+    frames and evaluate: one row of the quality table each, all from the same model."""
     videos = {side: data / "video" / f"{pair}_{side}.mp4" for side in "ab"}
     pair_dir = work / pair
     timings: dict[str, float] = {}
@@ -134,27 +140,51 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
     timings["extract"] = time.perf_counter() - start
 
     extra = [f"warp{warp_until:g}"] if warp_until < 1.0 else []
-    tag = "_".join([model, f"{minutes:g}min", *model_option, *extra]).replace("=", "")
+    tag = "_".join([model, f"{minutes:g}min", *model_option, *train_option, *extra]).replace("=", "")
     model_dir = pair_dir / f"model_{tag}"
-    if model_dir.exists() and not resume:
+    reused = reuse and (model_dir / "latest.json").is_file()
+    if model_dir.exists() and not (resume or reused):
         shutil.rmtree(model_dir)
-    say(f"== train {model} for up to {minutes:g} min / {iterations} iterations")
-    start = time.perf_counter()
-    summary = Trainer(TrainConfig(
+    train_cfg = dataclasses.replace(TrainConfig(
         faces_a=folders["a"][0], faces_b=folders["b"][0], model_dir=model_dir, model=model,
         model_option=model_option, batch_size=batch_size, iterations=iterations,
-        minutes=minutes), aug_cfg=AugmentConfig(warp_until=warp_until)).run()
-    say("\n".join(summary.lines()))
-    timings["train"] = time.perf_counter() - start
+        minutes=minutes), **parse_key_values(list(train_option)))
+    if reused:
+        say(f"== train: reusing {model_dir}")
+        iteration = int(json.loads((model_dir / "latest.json").read_text()).get("iteration", 0))
+    else:
+        say(f"== train {model} for up to {minutes:g} min / {iterations} iterations")
+        start = time.perf_counter()
+        summary = Trainer(train_cfg, aug_cfg=AugmentConfig(warp_until=warp_until)).run()
+        say("\n".join(summary.lines()))
+        timings["train"] = time.perf_counter() - start
+        iteration = summary.iteration
+    label = " ".join([model, *model_option, *train_option]
+                     + ([f"warp until {warp_until:g}"] if extra else []))
+    return [_convert_and_score(videos, pair_dir, folders, split["a"], model_dir, tag, swap, pair,
+                               label, minutes, iteration, dict(timings)) for swap in swaps]
 
-    first, frames = split["a"]
+
+def _convert_and_score(videos: dict[str, Path], pair_dir: Path, folders: dict, split: tuple[int, int],
+                       model_dir: Path, tag: str, swap: str, pair: str, label: str, minutes: float,
+                       iteration: int, timings: dict[str, float]) -> Measured:
+    swap_values = parse_key_values(swap.split())
+    swap_options = from_mapping(SwapOptions, swap_values) if swap_values else SwapOptions()
+    if swap:
+
+        short = "_".join(Path(w.split("=", 1)[1]).name if w.startswith("detail_faces=") else w
+                         for w in swap.split())
+        tag = f"{tag}_{re.sub(r'[^A-Za-z0-9._-]+', '', short.replace('=', '-'))}"
+        label = f"{label} + {' '.join(w for w in swap.split() if not w.startswith('detail_faces='))}"
+
+    first, frames = split
     ranges = [f"{first}-{frames - 1}"]
     swapped = pair_dir / f"swapped_{tag}.mp4"
     say(f"== convert A's held-out frames {ranges[0]} with B's face")
     start = time.perf_counter()
     conv = run_convert(ConvertConfig(input=videos["a"], model_dir=model_dir, output=swapped,
                                      alignments=pair_dir / "a" / "alignments.db", frame_ranges=ranges,
-                                     discard_frames=True, overwrite=True))
+                                     discard_frames=True, overwrite=True, swap=swap_options))
     say("\n".join(conv.lines()))
     timings["convert"] = time.perf_counter() - start
 
@@ -165,8 +195,7 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
         faces_a=folders["a"][1], faces_b=folders["b"][1], frame_ranges=ranges,
         report=pair_dir / f"report_{tag}"))
     timings["evaluate"] = time.perf_counter() - start
-    label = " ".join([model, *model_option] + ([f"warp until {warp_until:g}"] if extra else []))
-    return Measured(pair, label, minutes, summary.iteration, result, timings, frames - first)
+    return Measured(pair, label, minutes, iteration, result, timings, frames - first)
 
 
 # (column, how to read it from a Measured, format)
@@ -221,6 +250,13 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep training the work folder's model")
     parser.add_argument("--warp-until", type=float, default=1.0,
                         help="random warp off after this fraction of the budget")
+    parser.add_argument("--train-option", nargs="*", default=[],
+                        help="key=value options of swapface train (e.g. lr_schedule=cosine)")
+    parser.add_argument("--swaps", nargs="*", default=[""],
+                        help="convert settings to score on the same model, each a quoted list of "
+                        "key=value swap options ('' = defaults), e.g. '' 'texture=source'")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score the work folder's trained model again without training")
     parser.add_argument("--table", action="store_true",
                         help="one row per (pair, model, budget): --pairs × --models × --budgets")
     parser.add_argument("--pairs", nargs="*", default=["woman", "man"], choices=["woman", "man"])
@@ -240,10 +276,11 @@ def main() -> int:
     say(f"work folder: {work}")
     common = {"iterations": args.iterations, "batch_size": args.batch_size,
               "holdout": args.holdout, "size": args.size, "resume": args.resume,
-              "warp_until": args.warp_until}
+              "warp_until": args.warp_until, "train_option": tuple(args.train_option),
+              "swaps": tuple(args.swaps), "reuse": args.reuse}
     if args.table:
-        rows = [measure(data, work, pair, model, args.model_option, minutes, **common)
-                for pair in args.pairs for model in args.models for minutes in args.budgets]
+        rows = [row for pair in args.pairs for model in args.models for minutes in args.budgets
+                for row in measure(data, work, pair, model, args.model_option, minutes, **common)]
         text = markdown(rows)
         print(text)
         if args.out:
@@ -253,7 +290,7 @@ def main() -> int:
                 [{**table_row(m), "seconds": m.timings, "held_out_frames": m.held_frames}
                  for m in rows], indent=1, default=float))
         return 0
-    m = measure(data, work, args.pair, args.model, args.model_option, args.minutes, **common)
+    m = measure(data, work, args.pair, args.model, args.model_option, args.minutes, **common)[0]
     result = m.result
     print(f"quality of {args.model} after {m.iterations} iterations ({args.minutes:g} min budget) "
           f"on {args.pair}_a -> {args.pair}_b, {m.held_frames} held-out frames")

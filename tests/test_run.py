@@ -44,7 +44,27 @@ def _has_audio(path: Path) -> bool:
 def test_defaults_and_validation(tmp_path):
     cfg = RunConfig(a_video=Path("a.mp4"), b_video=Path("b.mp4"), output=tmp_path / "out.mp4")
     assert cfg.project_dir == tmp_path / "out_project"
-    assert (cfg.model, cfg.minutes, cfg.iterations, cfg.every_n_b) == ("lightweight", 5.0, 20_000, 1)
+    assert (cfg.quality, cfg.model, cfg.minutes, cfg.iterations, cfg.every_n_b) == (
+        "good", None, None, 20_000, 1)
+    # the preset fills what the user left out, per device; explicit choices win
+    good = cfg.resolved("cpu")
+    assert (good.model, good.model_option, good.minutes) == ("lightweight", [], 5.0)
+    preview = RunConfig(a_video=Path("a.mp4"), b_video=Path("b.mp4"), output=tmp_path / "o.mp4",
+                        quality="preview").resolved("cpu")
+    assert (preview.model, preview.model_option, preview.minutes) == ("lightweight", [], 2.0)
+    best = RunConfig(a_video=Path("a.mp4"), b_video=Path("b.mp4"), output=tmp_path / "o.mp4",
+                     quality="best", minutes=7.0).resolved("cpu")
+    assert (best.model, best.minutes) == ("lightweight", 7.0)
+    assert RunConfig(a_video=Path("a.mp4"), b_video=Path("b.mp4"), output=tmp_path / "o.mp4",
+                     quality="best").resolved("cuda:0").model == "resnet"
+    mine = RunConfig(a_video=Path("a.mp4"), b_video=Path("b.mp4"), output=tmp_path / "o.mp4",
+                     model="resnet", model_option=["size=96"]).resolved("cuda:0")
+    assert (mine.model, mine.model_option, mine.minutes) == ("resnet", ["size=96"], 20.0)
+    with pytest.raises(SystemExit) as bad_choice:  # argparse's own one-line error
+        main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"), "--quality", "ultra"])
+    assert bad_choice.value.code == 2
+    assert main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"),
+                 "--model-option", "size=96"]) == 2  # options of which model?
     assert main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"), "--every-n-b", "0"]) == 2
     assert main(["run", str(tmp_path / "missing.mp4"), str(tmp_path / "missing.mp4"),
                  "-o", str(tmp_path / "o.mp4")]) == 2
@@ -120,6 +140,12 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     assert sum(1 for _ in iter_video(out)) == FRAMES
     assert _has_audio(out)
     assert "side-by-side still:" in err, err
+    # the run ends with the quality of the swap in words, judged on a sample of its frames
+    assert "== quality of the swap, judged on 40 sampled frames (0-39)" in err, err
+    quality = err[err.index("== quality of the swap"):]
+    for figure in ("identity:", "sharpness:", "seam:"):
+        assert figure in quality, quality
+    assert (project_file.parent / "quality_sample" / "evaluate.json").is_file()
     still = read_image(project_file.parent / "side_by_side.png")
     assert still.shape[0] == 360 and still.shape[1] > 2 * 360  # source | swapped
     assert read_metadata(project_file.parent / "side_by_side.png")["synthetic"] is True
@@ -173,3 +199,22 @@ def test_project_refuses_changed_options_over_done_work(clips, tmp_path):
     (first.project.dir / PROJECT).write_text("[1, 2]")
     with pytest.raises(project_run.ConfigError, match="damaged"):
         project(size=96)
+
+
+def test_summary_words_follow_the_figures():
+    from types import SimpleNamespace
+
+    from swapface.project.summary import describe, sample_ranges
+
+    assert sample_ranges(40) == ["0-39"]
+    assert sample_ranges(1008) == ["0-29", "489-518", "978-1007"]
+
+    def result(closer, sharp, seam):
+        return SimpleNamespace(identity=SimpleNamespace(closer_to_b=closer),
+                               detail=SimpleNamespace(sharpness_ratio=sharp, seam_delta_e=seam))
+
+    good = "\n".join(describe(result(0.97, 0.8, 0.5)))
+    assert "reads as B (97%" in good and "as detailed as the video" in good and "blends" in good
+    bad = "\n".join(describe(result(0.4, 0.1, 7.0)))
+    assert "still looks much like A" in bad and "blurred" in bad and "visible tone edge" in bad
+    assert describe(result(None, float("nan"), None)) == []  # nothing measured: nothing claimed

@@ -308,3 +308,55 @@ def test_random_warp_is_switched_off_for_the_last_part_of_the_budget(pair, tmp_p
 
     assert run(1.0) == (True, 12)  # 6 steps × 2 sides, all warped
     assert run(0.5) == (False, 6)  # warped for the first 3 steps only
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine_over_the_budget(pair, tmp_path):
+    from swapface.train.config import TrainConfig
+    from swapface.train.trainer import Trainer
+
+    trainer = Trainer(TrainConfig(faces_a=pair.a.faces, faces_b=pair.b.faces, model_dir=tmp_path / "m",
+                                  model="lightweight", model_option=["refine_size=128"],
+                                  batch_size=2, iterations=8, save_interval=100, lr=1e-3,
+                                  lr_schedule="cosine", lr_final=0.1, lr_warmup=4,
+                                  tensorboard=False))
+    seen = []
+    real_step = trainer.step
+
+    def spy(*args, **kwargs):
+        seen.append((trainer.optimizer.param_groups[0]["lr"],
+                     trainer.refiner.optimizer.param_groups[0]["lr"]))
+        return real_step(*args, **kwargs)
+
+    trainer.step = spy
+    trainer.run()
+    swap = [s for s, _ in seen]
+    assert len(swap) == 8
+    assert swap[0] == pytest.approx(1e-3 * 1 / 5 * (0.1 + 0.9 * 1.0))  # warm-up step 1 of 4
+    assert swap[:4] == sorted(swap[:4])  # rising while warming up
+    assert swap[4:] == sorted(swap[4:], reverse=True)  # then falling
+    assert swap[-1] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 7 / 8))))
+    # the refiner's optimizer follows the same curve from its own rate
+    assert [r / s for s, r in seen] == pytest.approx([seen[0][1] / seen[0][0]] * 8)
+    with pytest.raises(ConfigError):
+        TrainConfig(faces_a=pair.a.faces, faces_b=pair.b.faces, model_dir=tmp_path / "x", lr_final=2.0)
+
+
+def test_balance_pose_draws_rare_head_poses_more_often(pair):
+    from swapface.align.pose import head_pose
+    from swapface.train.data import POSE_BIN
+
+    faces = FaceSet(pair.a.faces)
+    faces.balance_pose()
+    assert faces.weights is not None and faces.weights.sum() == pytest.approx(1.0)
+    cells = [tuple(np.floor(np.array(head_pose(lm)[:2]) / POSE_BIN).astype(int)) for lm in faces.landmarks]
+    counts = {c: cells.count(c) for c in set(cells)}
+    rare = min(counts, key=counts.get)
+    common = max(counts, key=counts.get)
+    assert counts[common] >= 4 * counts[rare], counts  # woman_a turns her head now and then
+    w = {c: faces.weights[[i for i, x in enumerate(cells) if x == c]] for c in (rare, common)}
+    # 1/sqrt(count): a face of the rare cell is drawn sqrt(n_common / n_rare) times as often
+    assert w[rare].mean() / w[common].mean() == pytest.approx(np.sqrt(counts[common] / counts[rare]))
+    # and sampling follows the weights: all on one face, every draw is that face
+    faces.weights = np.eye(len(faces))[3]
+    batch = faces.sample(np.random.default_rng(0), 6)
+    assert np.array_equal(batch.landmarks, np.repeat(faces.landmarks[3:4], 6, axis=0))

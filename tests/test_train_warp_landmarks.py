@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from swapface.align import warp_landmarks as wl
 from swapface.align.transform import alignment_matrix, transform_points
+from swapface.align.warp_landmarks import LandmarkBatch, landmark_field, nearest_faces
 from swapface.core.errors import ConfigError
-from swapface.train import warp_landmarks as wl
 from swapface.train.augment import AugmentConfig, Augmenter, AugmentParams
-from swapface.train.warp_landmarks import LandmarkBatch, landmark_field, nearest_faces
 from tests.landmark_xml import read_labelled_faces
 
 SIZE, COVERAGE = 256, 0.625

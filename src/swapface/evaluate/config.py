@@ -35,6 +35,10 @@ class EvaluateConfig(FinderOptions):
         [], help="source frames the swapped video holds, as given to convert --frame-ranges with "
         "--discard-frames (e.g. 800-1007); default: the swapped video has every source frame"
     )
+    sample_ranges: list[str] = option(
+        [], help="compare only these source frames (e.g. 300-389) of a swapped video that holds "
+        "every frame: a quick check of a sample instead of the whole video"
+    )
     track: bool = option(True, help="track faces between full detections (as in extract on the CPU)")
     identity_every: int = option(
         1, help="identity descriptors on every N-th compared frame (the dlib ResNet costs ~90 ms "
@@ -62,9 +66,16 @@ class EvaluateConfig(FinderOptions):
         if self.model_dir is not None and self.faces_a is None and self.faces_b is None:
             raise ConfigError("-m/--model-dir needs --faces-a and/or --faces-b (held-out faces)")
         self.ranges = parse_ranges(self.frame_ranges)
+        self.samples = parse_ranges(self.sample_ranges)
+        if self.ranges and self.samples:
+            raise ConfigError("--sample-ranges needs a swapped video with every frame; it cannot "
+                              "be combined with --frame-ranges")
 
     def in_ranges(self, index: int) -> bool:
         return not self.ranges or any(lo <= index <= hi for lo, hi in self.ranges)
+
+    def sampled(self, index: int) -> bool:
+        return not self.samples or any(lo <= index <= hi for lo, hi in self.samples)
 
     @property
     def report_dir(self) -> Path:

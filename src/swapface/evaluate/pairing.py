@@ -83,6 +83,14 @@ def compared_frames(cfg: EvaluateConfig, source: FrameSource, swapped: FrameSour
     The swapped side's n-th frame belongs to the n-th source frame inside ``--frame-ranges``
     (convert ``--discard-frames`` writes exactly those, in order).
     """
+    if cfg.samples:  # both videos hold every frame: read the same sample of each
+        last = max(hi for _, hi in cfg.samples)
+        skip = {i for i in range(min(source.count, last + 1)) if not cfg.sampled(i)}
+        for pair in zip(source.frames(skip=skip), swapped.frames(skip=skip), strict=False):
+            if pair[0].index > last:  # past the sample: stop decoding the rest of both
+                return
+            yield pair
+        return
     if not cfg.ranges:
         yield from zip(source.frames(), swapped.frames(), strict=False)
         return
@@ -100,6 +108,8 @@ def compared_frames(cfg: EvaluateConfig, source: FrameSource, swapped: FrameSour
 
 def expected_source_frames(cfg: EvaluateConfig, source: FrameSource) -> int:
     """How many source frames the swapped side should hold."""
+    if cfg.samples:
+        return sum(1 for i in range(source.count) if cfg.sampled(i))
     if not cfg.ranges:
         return source.count
     return sum(1 for i in range(source.count) if cfg.in_ranges(i))

@@ -166,6 +166,8 @@ def run_evaluate(cfg: EvaluateConfig, progress: Progress = SILENT) -> EvaluateRe
                 raise InputError(f"folder not found: {path}")
     source, swapped = open_source(cfg.source), open_source(cfg.swapped)
     counts = FrameCounts(source=expected_source_frames(cfg, source), swapped=swapped.count)
+    if cfg.samples:  # the swapped video holds every frame; the same sample of it is read
+        counts.swapped = sum(1 for i in range(swapped.count) if cfg.sampled(i))
     if counts.source == 0:
         raise InputError(f"no source frames to compare in {cfg.source}"
                          + (" inside --frame-ranges" if cfg.ranges else ""))

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from swapface.core.config import option
+from swapface.core.errors import ConfigError
 from swapface.core.registry import Registry
 
 SIDES = ("a", "b")
@@ -28,6 +30,11 @@ class ModelConfig:
     """Options shared by every model; subclasses add their architecture options."""
 
     learn_mask: bool = option(False, help="also predict a face mask next to the RGB output")
+    refine_size: int = option(
+        0, help="output size of a per-identity detail network (refiner) after the decoder: 2× or "
+        "4× the model's size, trained on the identity's own full-resolution faces (0 = off)")
+    refine_sides: str = option("b", choices=["b", "ab"],
+                               help="decoders that get a refiner (b: the usual swap A → B)")
 
     def validate(self) -> None:
         """Cross-field checks beyond type and ``choices``; raise ConfigError."""
@@ -57,12 +64,25 @@ class SwapModel(nn.Module, ABC):
         super().__init__()
         self.config = config
         self.input_size = input_size
-        self.output_size = output_size
+        self.decoder_size = output_size  # what the decoders draw, before any refiner
         self.learn_mask = config.learn_mask
         self.encoder: nn.Module = self.build_encoder()
         # Two independent builds: the decoders must never share parameters.
         self.decoders = nn.ModuleDict({side: self.build_decoder() for side in SIDES})
         glorot_init(self)
+        self.refiners = nn.ModuleDict()
+        self.output_size = output_size
+        if config.refine_size:
+            scale = config.refine_size // output_size
+            if scale not in (2, 4) or scale * output_size != config.refine_size:
+                raise ConfigError(f"refine_size must be 2× or 4× the model's {output_size} px "
+                                  f"(0 = off), got {config.refine_size}")
+            if config.refine_sides not in ("b", "ab"):
+                raise ConfigError(f"refine_sides must be b or ab, got {config.refine_sides!r}")
+            from swapface.models.refiner import build_refiners
+
+            self.refiners = build_refiners(tuple(config.refine_sides), scale)
+            self.output_size = config.refine_size
 
     @abstractmethod
     def build_encoder(self) -> nn.Module: ...
@@ -73,13 +93,29 @@ class SwapModel(nn.Module, ABC):
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)
 
-    def decode(self, z: Tensor, side: str) -> tuple[Tensor, Tensor | None]:
+    def decode_base(self, z: Tensor, side: str) -> tuple[Tensor, Tensor | None]:
+        """The decoder's own output at ``decoder_size`` (what the swap losses train)."""
         if side not in self.decoders:
             raise ValueError(f"side must be one of {SIDES}, got {side!r}")
         return self.decoders[side](z)
 
+    def refine(self, rgb: Tensor, mask: Tensor | None, side: str) -> tuple[Tensor, Tensor | None]:
+        """Decoder output → ``output_size``: the side's refiner, else a bilinear upscale."""
+        if self.output_size == self.decoder_size:
+            return rgb, mask
+        scale = self.output_size // self.decoder_size
+        if mask is not None:
+            mask = F.interpolate(mask, scale_factor=scale, mode="bilinear", align_corners=False)
+        if side in self.refiners:
+            return self.refiners[side](rgb), mask
+        return F.interpolate(rgb, scale_factor=scale, mode="bilinear", align_corners=False), mask
+
+    def decode(self, z: Tensor, side: str) -> tuple[Tensor, Tensor | None]:
+        """The face at ``output_size``: decoder, then the side's refiner when there is one."""
+        return self.refine(*self.decode_base(z, side), side)
+
     def forward(self, x: Tensor, side: str) -> tuple[Tensor, Tensor | None]:
-        """(RGB [B,3,out,out], mask [B,1,out,out] or None), both in [0, 1]."""
+        """(RGB [B,3,out,out], mask [B,1,out,out] or None), both in [0, 1], at ``output_size``."""
         return self.decode(self.encode(x), side)
 
 

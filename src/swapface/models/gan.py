@@ -64,6 +64,9 @@ class GanModelConfig(ModelConfig):
                               "output into the input through the learned mask")
         if self.encoder_dim < 1:
             raise ConfigError(f"model 'gan': encoder_dim must be ≥ 1, got {self.encoder_dim}")
+        if self.refine_size:
+            raise ConfigError("model 'gan': refine_size is not supported (its output is blended "
+                              "into the input at the decoder's size); use its size=128 instead")
         if self.base_filters < 8 or self.base_filters % 8:
             raise ConfigError(f"model 'gan': base_filters must be a multiple of 8, got {self.base_filters}")
 

@@ -10,6 +10,7 @@ picks up where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -20,12 +21,13 @@ from typing import Any
 from swapface.core.config import option, to_dict
 from swapface.core.errors import ConfigError, InputError, SwapfaceError
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
+from swapface.project.presets import QUALITIES, preset
 from swapface.project.project import NAME_PATTERN, PROJECT_FILE, Project
 
 STAGES = ("extract_a", "extract_b", "train", "convert")
 # Options that shape a stage's result, and the stages they shape.
 _DEFINING = {"size": ("extract_a", "extract_b", "train"), "every_n_b": ("extract_b", "train"),
-             "model": ("train",)}
+             "model": ("train",), "model_option": ("train",)}
 
 
 @dataclass
@@ -36,23 +38,44 @@ class RunConfig:
     project: Path | None = option(
         None, help="project folder (default: <OUTPUT stem>_project next to the output)"
     )
-    model: str = option("lightweight", help="model architecture for training")
+    quality: str = option(
+        "good", choices=list(QUALITIES),
+        help="preset of model, options and budget: preview (2 CPU min), good (5 CPU min), best "
+        "(20 CPU min); larger models and budgets on CUDA")
+    model: str | None = option(None, help="model architecture (default: the --quality preset's; "
+                               "then its model options are yours: --model-option)")
+    model_option: list[str] = option([], help="architecture options as key=value (with --model)")
     iterations: int = option(20_000, help="training iterations (total, across resumes)")
-    minutes: float = option(5.0, help="training time budget in minutes (total, across resumes)")
+    minutes: float | None = option(
+        None, help="training time budget in minutes, total across resumes (default: the preset's)")
     batch_size: int = option(16, help="training faces per side per iteration")
     every_n_b: int = option(1, help="extract every N-th frame of B for training")
     size: int = option(256, help="aligned face size in pixels")
     overwrite: bool = option(False, help="replace an existing output video")
+    detail: bool = option(True, help="convert with B's own fine detail (eyes, lips, skin) from its "
+                          "closest extracted faces, warped onto each frame (--detail exemplars)")
+    summary: bool = option(True, help="end with a quality summary (identity, sharpness, seam) "
+                           "measured on a sample of the converted frames")
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ConfigError("--iterations must be at least 1")
-        if self.minutes <= 0:
+        if self.minutes is not None and self.minutes <= 0:
             raise ConfigError("--minutes must be positive")
+        if self.model_option and self.model is None:
+            raise ConfigError("--model-option needs --model (the --quality preset sets its own)")
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
         if self.every_n_b < 1:
             raise ConfigError("--every-n-b must be at least 1")
+
+    def resolved(self, device: str) -> RunConfig:
+        """This config with the ``--quality`` preset's model, options and budget filled in
+        where the user gave none (what the run records and compares on a resume)."""
+        chosen = preset(self.quality, device)
+        model_option = list(self.model_option) if self.model else list(chosen.model_option)
+        return dataclasses.replace(self, model=self.model or chosen.model, model_option=model_option,
+                                   minutes=self.minutes if self.minutes is not None else chosen.minutes)
 
     @property
     def project_dir(self) -> Path:
@@ -67,6 +90,7 @@ class RunSummary:
     output: str
     stages: dict[str, str] = field(default_factory=dict)  # name -> "done" / "skipped"
     seconds: dict[str, float] = field(default_factory=dict)
+    quality: list[str] = field(default_factory=list)  # the quality summary's lines
 
     def lines(self) -> list[str]:
         out = [f"project: {self.project}", f"output:  {self.output}"]
@@ -190,7 +214,10 @@ def _say(lines: list[str] | str) -> None:
 
 
 def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken = NEVER) -> RunSummary:
+    from swapface.core.runtime import choose_device
     from swapface.project.stages import convert_media, extract_media
+
+    cfg = cfg.resolved(choose_device(False))
 
     for name in ("a_video", "b_video"):
         path: Path = getattr(cfg, name)
@@ -238,15 +265,30 @@ def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken
     else:
         _say(f"== convert: {cfg.a_video} with B's face → {cfg.output}")
         start = time.perf_counter()
+        swap = {"detail": "exemplars"} if cfg.detail else {}  # B's own faces (the project's)
         _, lines = convert_media(p, rp.media("a")[1], progress, cancel, face_filter=False,
-                                 photos=False, swap={}, overwrite=cfg.overwrite or redo_convert,
+                                 photos=False, swap=swap, overwrite=cfg.overwrite or redo_convert,
                                  output=cfg.output)
         _say(lines)
         took = time.perf_counter() - start
         _side_by_side(cfg, rp)
         rp.mark("convert", took, output=str(cfg.output.resolve()))
         summary.stages["convert"], summary.seconds["convert"] = "done", took
+        if cfg.summary:
+            start = time.perf_counter()
+            summary.quality = _quality_lines(cfg, rp)
+            _say(summary.quality)
+            summary.seconds["quality"] = time.perf_counter() - start
     return summary
+
+
+def _quality_lines(cfg: RunConfig, rp: RunProject) -> list[str]:
+    from swapface.media.source import open_source
+    from swapface.project.summary import quality_summary
+
+    p = rp.project
+    return quality_summary(cfg.a_video, cfg.output, p.faces_dir(p.person("b")),
+                           open_source(cfg.a_video).count, p.dir / "quality_sample")
 
 
 def _side_by_side(cfg: RunConfig, rp: RunProject) -> Path | None:
@@ -291,11 +333,15 @@ def _train(cfg: RunConfig, rp: RunProject, summary: RunSummary, progress: Progre
     p = rp.project
     _say(_coverage_lines(p))
     spent = float(p.data.get("train", {}).get("seconds", 0.0))
-    _say(f"== train: {cfg.model}, up to {cfg.iterations} iterations or "
-         f"{max(0.0, cfg.minutes - spent / 60):.1f} more min → {p.model_dir}")
+    assert cfg.model is not None and cfg.minutes is not None  # resolved from the preset
+    options = " ".join(cfg.model_option)
+    _say(f"== train: {cfg.model}{f' ({options})' if options else ''} [--quality {cfg.quality}], up to "
+         f"{cfg.iterations} iterations or {max(0.0, cfg.minutes - spent / 60):.1f} more min → "
+         f"{p.model_dir}")
     start = time.perf_counter()
     state = train_model(p, progress, cancel, model=cfg.model, minutes=cfg.minutes,
-                        iterations=cfg.iterations, batch_size=cfg.batch_size, options=[])
+                        iterations=cfg.iterations, batch_size=cfg.batch_size,
+                        options=list(cfg.model_option))
     took = time.perf_counter() - start
     _say(f"trained: {state.get('iteration', 0)} iterations ({state.get('stopped_by')})")
     summary.seconds["train"] = took

@@ -17,6 +17,7 @@ from swapface.core.progress import CancelToken, Progress
 
 if TYPE_CHECKING:
     from swapface.project.project import Project
+    from swapface.swap.options import SwapOptions
 
 
 def _extract_key(project: Project, person: str, size: int, every_n: int, identity: bool) -> dict[str, Any]:
@@ -104,6 +105,25 @@ def train_model(project: Project, progress: Progress, cancel: CancelToken, *, mo
     return dict(state)
 
 
+def project_swap_options(project: Project, values: dict[str, Any], face_filter: bool = False
+                         ) -> SwapOptions:
+    """Swap options for this project from a form, a job or the CLI: file paths never come from
+    the caller — ``face_filter`` means A's reference photos, and the exemplar detail reads
+    B's own face folder."""
+    from swapface.swap.options import SwapOptions
+
+    values = {k: v for k, v in values.items() if k not in ("filter", "nfilter", "detail_faces")}
+    if values.get("detail", "none") != "none":
+        values["detail_faces"] = str(project.faces_dir(project.person("b")))
+    options = from_mapping(SwapOptions, values, "swap options")
+    if face_filter:
+        refs = project.references(project.person("a"))
+        if not refs:
+            raise InputError(f"face_filter needs reference photos of {project.person('a')}")
+        options.filter = refs
+    return options
+
+
 def convert_media(project: Project, name: str, progress: Progress, cancel: CancelToken, *,
                   face_filter: bool, photos: bool, swap: dict[str, Any], overwrite: bool,
                   output: Path | None = None) -> tuple[Path, list[str]]:
@@ -111,17 +131,11 @@ def convert_media(project: Project, name: str, progress: Progress, cancel: Cance
     path and convert's summary lines."""
     from swapface.convert.config import ConvertConfig
     from swapface.convert.pipeline import run_convert
-    from swapface.swap.options import SwapOptions
 
     a, b = project.person("a"), project.person("b")
     if not project.model_dir.is_dir():
         raise InputError("the project has no model yet: train first")
-    options = from_mapping(SwapOptions, swap, "swap options")
-    if face_filter:
-        refs = project.references(a)
-        if not refs:
-            raise InputError(f"face_filter needs reference photos of {a}")
-        options.filter = refs
+    options = project_swap_options(project, swap, face_filter)
     stem = Path(name).stem
     outputs = project.path("outputs")
     outputs.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from swapface.core.errors import ConfigError
 from swapface.faces.identity import IdentityEncoder, IdentityFilter, shared_encoder
 from swapface.swap.blend import paste_face
 from swapface.swap.color import COLOR_METHODS
+from swapface.swap.exemplars import DETAILS
 from swapface.swap.geometry import crop, model_mask, model_matrix
 from swapface.swap.masks import MASKS, refine_mask, window_taper
 from swapface.swap.model import InferenceModel
@@ -64,6 +65,8 @@ class FrameSwapper:
         MASKS.options(options.mask_type, options.mask_options)  # fails now, not at the first face
         self._color = COLOR_METHODS.create(options.color, options.color_options)
         self._sharpen = SHARPEN_METHODS.create(options.sharpen, options.sharpen_options)
+        self._detail = DETAILS.create(options.detail, options.detail_options,
+                                      faces=options.detail_faces)
         self._taper = window_taper(model.output_size, options.blur_size)
         # Built once here, so convert, preview and live all keep hands in front alike.
         self._occluder = OCCLUSIONS.create(options.occlusion, options.occlusion_options)
@@ -129,8 +132,10 @@ class FrameSwapper:
             new_face = self._color(new_face, old_face, mask)
             new_face = self._sharpen(new_face)
             mask = refine_mask(mask, opts.erosion, opts.blur_size, opts.mask_threshold) * self._taper
+            if self._detail is not None:  # B's own detail, pasted at the frame's resolution
+                new_face, mask, m_out = self._detail.apply(face, new_face, mask, m_out, self.coverage)
             if item.occlusion is not None:  # after feathering, so no swap bleeds onto the hand
-                mask = mask * (1.0 - face_occlusion(item.occlusion, m_out, size))
+                mask = mask * (1.0 - face_occlusion(item.occlusion, m_out, mask.shape[0]))
             image = paste_face(image, new_face, mask, m_out)
         return image
 

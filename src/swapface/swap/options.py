@@ -16,6 +16,7 @@ from typing import Any
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
 from swapface.swap.color import COLOR_METHODS
+from swapface.swap.exemplars import DETAILS
 from swapface.swap.masks import MASKS
 from swapface.swap.occlusion import OCCLUSIONS
 from swapface.swap.sharpen import SHARPEN_METHODS
@@ -35,6 +36,14 @@ class SwapOptions:
     sharpen: str = option("none", help="sharpening", choices=SHARPEN_METHODS.names())
     sharpen_options: dict[str, Any] = option(
         {}, help="sharpen plugin options, key=value (e.g. amount=0.8 radius=1.5)")
+    detail: str = option(
+        "none", help="fine detail the model cannot draw: none, or exemplars (B's own eyes, lips and "
+        "skin from its closest faces in --detail-faces, warped onto each frame)",
+        choices=DETAILS.names())
+    detail_options: dict[str, Any] = option(
+        {}, help="detail plugin options, key=value (e.g. count=4 amount=1 sigma=1)")
+    detail_faces: Path | None = option(None, help="B's face folder (written by extract), for "
+                                       "--detail exemplars")
     occlusion: str = option(
         "none", help="keep these in front of the swapped face: hands (MediaPipe, once per frame "
                      "with faces)", choices=OCCLUSIONS.names())
@@ -56,12 +65,15 @@ class SwapOptions:
             raise ConfigError("--blur-size must be >= 0")
         if not 0.0 < self.ref_threshold < 2.0:
             raise ConfigError("--ref-threshold must be in (0, 2)")
+        if self.detail != "none" and self.detail_faces is None:
+            raise ConfigError(f"--detail {self.detail} needs --detail-faces (B's face folder)")
         if self.select not in SELECT:
             raise ConfigError(f"--select must be one of {', '.join(SELECT)}")
         # Unknown plugins and bad plugin options fail here, before any long work.
         for registry, name, values in ((MASKS, self.mask_type, self.mask_options),
                                        (COLOR_METHODS, self.color, self.color_options),
                                        (SHARPEN_METHODS, self.sharpen, self.sharpen_options),
+                                       (DETAILS, self.detail, self.detail_options),
                                        (OCCLUSIONS, self.occlusion, self.occlusion_options)):
             registry.options(name, values)
 

@@ -10,7 +10,7 @@ sampled **once** with ``grid_sample`` — one interpolation instead of the seed'
 code on CPU and GPU. Randomness comes only from the caller's ``torch.Generator``.
 
 With ``warp_to_landmarks`` the input's warp is faceswap's instead of the seed's: a smooth
-field moving the face's landmarks onto a similar face's (:mod:`swapface.train.warp_landmarks`),
+field moving the face's landmarks onto a similar face's (:mod:`swapface.align.warp_landmarks`),
 composed into the same single sampling.
 
 Coordinates are continuous pixels with pixel ``i`` covering ``[i, i+1)`` (grid_sample's
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from swapface.align.warp_landmarks import LandmarkBatch, choose_partners, landmark_field
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
-from swapface.train.warp_landmarks import LandmarkBatch, choose_partners, landmark_field
 
 SEED_FACE_SIZE = 256  # the seed's stored face size: warp noise is given in its pixel units
 GRID = 5  # control points per side (seed)

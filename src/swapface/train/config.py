@@ -28,6 +28,15 @@ class TrainConfig:
     lr: float | None = option(
         None, help="Adam learning rate (default: the model's: 5e-5 original, 5e-4 lightweight)"
     )
+    lr_schedule: str = option(
+        "constant", choices=["constant", "cosine"],
+        help="learning rate over this run's budget (iterations or minutes, whichever ends first): "
+        "constant, or cosine decay to --lr-final of it")
+    lr_final: float = option(0.1, help="cosine: the learning rate at the end, as a fraction of --lr")
+    lr_warmup: int = option(0, help="iterations of linear learning-rate warm-up at the start of a run")
+    balance_pose: bool = option(
+        False, help="draw B's (and A's) faces of rare head poses more often (1/√ of the faces in "
+        "their 10° yaw × pitch cell), so the few turned-away faces are learnt too")
     coverage: float = option(
         0.625, help="fraction of the stored face the model sees (seed: 160 of 256 px)"
     )
@@ -62,6 +71,12 @@ class TrainConfig:
             raise ConfigError("--iterations must be at least 1")
         if self.save_interval < 1:
             raise ConfigError("--save-interval must be at least 1")
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ConfigError("--lr-final must be between 0 and 1")
+        if self.lr_warmup < 0:
+            raise ConfigError("--lr-warmup must be at least 0")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError("--lr-schedule must be constant or cosine")
         if not 0.3 <= self.coverage <= 1.0:
             raise ConfigError("--coverage must be between 0.3 and 1.0")
 

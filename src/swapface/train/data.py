@@ -23,16 +23,17 @@ import numpy as np
 
 from swapface.align.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE
 from swapface.align.masks import draw_mask
+from swapface.align.warp_landmarks import NEAREST, nearest_faces
 from swapface.core.errors import InputError
 from swapface.core.fileio import natural_key
 from swapface.core.images import ImageReadError, is_image_path, read_image
 from swapface.core.runtime import memory_budget
 from swapface.faces.meta import FaceFileMeta
-from swapface.train.warp_landmarks import NEAREST, nearest_faces
 
 log = logging.getLogger(__name__)
 
 MEMORY_CEILING = 3 * 1024**3  # at most this many bytes of decoded faces kept in RAM per side
+POSE_BIN = 10.0  # degrees of yaw and pitch per cell of --balance-pose
 MEMORY_FRACTION = 0.2  # and at most this share of the RAM available when training starts
 
 
@@ -126,6 +127,24 @@ class FaceSet:
                 item.size = common = common or self._common_size()
             self.landmarks[i] = self._rescale(item.landmarks, item.size)
         self.partners: Partners | None = None
+        self.weights: np.ndarray | None = None  # sampling probabilities (None: uniform)
+
+    def balance_pose(self, bin_degrees: float = POSE_BIN) -> None:
+        """Draw faces of rare head poses more often: each face's probability is
+        1/√(faces in its yaw × pitch cell), so a pose seen 100 times is drawn 10× as often as
+        one seen once, not 100×. Faces without landmarks keep the median weight."""
+        from swapface.align.pose import head_pose
+
+        known = ~np.isnan(self.landmarks).any(axis=(1, 2))
+        if known.sum() < 2:
+            return
+        poses = np.array([head_pose(lm)[:2] for lm in self.landmarks[known]])
+        cells = np.floor(poses / bin_degrees).astype(np.int64)
+        _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+        weights = np.full(len(self.items), np.nan)
+        weights[known] = 1.0 / np.sqrt(counts[inverse.reshape(-1)])
+        weights[~known] = np.median(weights[known])
+        self.weights = weights / weights.sum()
 
     @property
     def cache_all(self) -> bool:
@@ -203,7 +222,8 @@ class FaceSet:
             attempts += 1
             if attempts > count * 20 or len(self._bad) >= len(self.items):
                 raise InputError(f"too many unreadable faces in {self.folder}")
-            index = int(rng.integers(len(self.items)))
+            index = int(rng.integers(len(self.items)) if self.weights is None
+                        else rng.choice(len(self.items), p=self.weights))
             data = self.load(index)
             if data is not None:
                 out.append(data)

@@ -16,6 +16,13 @@ def _to_uint8(batch: torch.Tensor) -> np.ndarray:
     return rgb[..., ::-1]
 
 
+def _resized(t: torch.Tensor, size: int) -> torch.Tensor:
+    if t.shape[-1] == size:
+        return t
+    return torch.nn.functional.interpolate(t.float(), size=(size, size), mode="bilinear",
+                                           align_corners=False)
+
+
 @torch.inference_mode()
 def preview_grid(model: torch.nn.Module, faces_a: torch.Tensor, faces_b: torch.Tensor,
                  autocast: object, blend: Callable[..., torch.Tensor] | None = None) -> np.ndarray:
@@ -34,7 +41,9 @@ def preview_grid(model: torch.nn.Module, faces_a: torch.Tensor, faces_b: torch.T
                            else rgb)
     aa, ab, bb, ba = outputs
     model.train(was_training)
-    columns = [_to_uint8(t) for t in (faces_a, aa, ab, faces_b, bb, ba)]
+    # A refined model draws bigger faces than it reads: every tile at the largest size.
+    size = max(t.shape[-1] for t in (faces_a, aa, ab, faces_b, bb, ba))
+    columns = [_to_uint8(_resized(t, size)) for t in (faces_a, aa, ab, faces_b, bb, ba)]
     n, h, w, _ = columns[0].shape
     gap = 2
     grid = np.full((n * (h + gap) - gap, 6 * (w + gap) - gap, 3), 255, np.uint8)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from swapface import __version__
+from swapface.align.warp_landmarks import LandmarkBatch
 from swapface.core.fileio import atomic_write_bytes
 from swapface.core.images import encode_image, write_image
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
@@ -35,7 +36,7 @@ from swapface.train.losses import FaceLoss, LossConfig
 from swapface.train.losslog import LossLog
 from swapface.train.preview import preview_grid
 from swapface.train.provenance import check_training_faces
-from swapface.train.warp_landmarks import LandmarkBatch
+from swapface.train.refine import RefinerTraining
 
 log = logging.getLogger(__name__)
 PREVIEW_SAMPLES = 6
@@ -59,7 +60,8 @@ class _BothSides(nn.Module):
         # bigger GEMMs, and one weight transform per step where a convolution needs one.
         z = self.model.encode(torch.cat([xa, xb]))
         za, zb = z.split([xa.shape[0], xb.shape[0]])
-        return self.model.decode(za, "a"), self.model.decode(zb, "b")
+        # The decoders' own outputs: refiners train apart, on these (train/refine.py).
+        return self.model.decode_base(za, "a"), self.model.decode_base(zb, "b")
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Trainer:
         self.gan: GanObjective | None = None
         self.rt: Runtime = setup_runtime(cfg.cpu, cfg.precision)
         self._stop_reason: str | None = None
+        self._base_lr: list[list[float]] = []
         self._cancel: CancelToken = NEVER
         self.model, self.iteration = self._build_model()
         self.sets = (FaceSet(cfg.faces_a), FaceSet(cfg.faces_b))
@@ -103,6 +106,9 @@ class Trainer:
             log.warning("face sizes differ (A %d px, B %d px); B is resized to A",
                         self.sets[0].size, self.sets[1].size)
             self.sets = (self.sets[0], FaceSet(cfg.faces_b, self.sets[0].size))
+        if cfg.balance_pose:
+            for faces in self.sets:
+                faces.balance_pose()
         if self.aug_cfg.warp_to_landmarks:  # each face's 10 closest faces, found once
             a, b = self.sets
             same = self.aug_cfg.warp_partners == "same"
@@ -111,6 +117,12 @@ class Trainer:
         self.augmenter = Augmenter(self.aug_cfg, self.sets[0].size, self.model.input_size,
                                    cfg.coverage, self.rt.device)
         self.loss = FaceLoss(self.loss_cfg).to(self.rt.device)
+        self.refiner: RefinerTraining | None = None
+        if len(self.model.refiners):
+            self.refiner = RefinerTraining(self.model, self.aug_cfg, self.sets[0].size, cfg.coverage,
+                                           self.loss_cfg, self.rt.device, self.rt.autocast)
+            if self._refiner_state is not None:
+                self.refiner.optimizer.load_state_dict(self._refiner_state)
 
     # ------------------------------------------------------------------ setup
     def _build_model(self) -> tuple[SwapModel, int]:
@@ -137,6 +149,9 @@ class Trainer:
         betas = getattr(model, "default_betas", (0.5, 0.999))
         # A GAN's discriminators live in the model (saved with it) but have their own optimizer.
         params = getattr(model, "generator_parameters", model.parameters)()
+        # Refiners have their own optimizer (train/refine.py) and are never in the swap loss.
+        refiner_ids = {id(p) for p in model.refiners.parameters()}
+        params = [p for p in params if id(p) not in refiner_ids]
         # The fused kernel updates all parameters in one pass: 33 vs 327 ms per step for
         # `original` on the 2-core CPU (for-each implementation), same update rule.
         self.optimizer = torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
@@ -144,6 +159,7 @@ class Trainer:
             self.gan = GanObjective(model, self.gan_cfg)
         checkpoint = load_checkpoint(cfg.model_dir, rt.device)
         iteration = 0
+        self._refiner_state: dict[str, Any] | None = None
         if checkpoint is not None:
             model.load_state_dict(checkpoint.model)
             if checkpoint.optimizer is not None:
@@ -152,22 +168,44 @@ class Trainer:
                     group["lr"] = lr
             if self.gan is not None and "discriminator" in checkpoint.extra_optimizers:
                 self.gan.optimizer.load_state_dict(checkpoint.extra_optimizers["discriminator"])
+            self._refiner_state = checkpoint.extra_optimizers.get("refiner")
             iteration = int(checkpoint.state["iteration"])
             log.info("resumed %s at iteration %d", checkpoint.path, iteration)
         return model, iteration
 
-    def _maybe_stop_warping(self, start_iteration: int, elapsed: float) -> None:
-        """Random warp off once ``warp_until`` of this run's budget is spent: the last part
-        trains on undistorted faces, which sharpens what the decoders draw."""
-        aug, cfg = self.augmenter.cfg, self.cfg
-        if not aug.random_warp or aug.warp_until >= 1.0:
-            return
+    def _spent(self, start_iteration: int, elapsed: float) -> float:
+        """Fraction of this run's budget spent: iterations or minutes, whichever ends first."""
+        cfg = self.cfg
         by_iterations = (self.iteration - start_iteration) / max(1, cfg.iterations - start_iteration)
         by_time = elapsed / (cfg.minutes * 60) if cfg.minutes > 0 else 0.0
-        if max(by_iterations, by_time) >= aug.warp_until:
+        return min(1.0, max(by_iterations, by_time))
+
+    def _maybe_stop_warping(self, spent: float) -> None:
+        """Random warp off once ``warp_until`` of this run's budget is spent: the last part
+        trains on undistorted faces, which sharpens what the decoders draw."""
+        aug = self.augmenter.cfg
+        if not aug.random_warp or aug.warp_until >= 1.0:
+            return
+        if spent >= aug.warp_until:
             self.augmenter.cfg = dataclasses.replace(aug, random_warp=False)
             log.info("random warp off at iteration %d (%.0f%% of the budget)", self.iteration,
-                     100 * max(by_iterations, by_time))
+                     100 * spent)
+
+    def _set_lr(self, done: int, spent: float) -> None:
+        """Warm-up over the first ``lr_warmup`` steps of this run, then constant or cosine
+        decay over the rest of the budget (the refiners' optimizer follows the same curve)."""
+        cfg = self.cfg
+        factor = 1.0
+        if cfg.lr_schedule == "cosine":
+            factor = cfg.lr_final + (1.0 - cfg.lr_final) * 0.5 * (1.0 + math.cos(math.pi * spent))
+        if done < cfg.lr_warmup:
+            factor *= (done + 1) / (cfg.lr_warmup + 1)
+        optimizers = [self.optimizer] + ([self.refiner.optimizer] if self.refiner else [])
+        if not self._base_lr:  # the configured rates, read once per run
+            self._base_lr = [[g["lr"] for g in opt.param_groups] for opt in optimizers]
+        for opt, rates in zip(optimizers, self._base_lr, strict=True):
+            for group, rate in zip(opt.param_groups, rates, strict=True):
+                group["lr"] = rate * factor
 
     def _channels_last(self) -> bool:
         cl = self.cfg.channels_last
@@ -236,15 +274,18 @@ class Trainer:
 
     def step(self, net: nn.Module, batch_a: SideBatch, batch_b: SideBatch,
              generator: torch.Generator) -> dict[str, float]:
-        sides = []
+        sides, stored = [], []
         for raw in (batch_a, batch_b):
             t = self._to_tensor(raw.faces)
-            sides.append(self.augmenter.augment(t[:, :3], t[:, 3:], generator, self._landmarks(raw)))
+            params = self.augmenter.sample_params(t.shape[0], generator, self._landmarks(raw))
+            sides.append(self.augmenter.render(t[:, :3], t[:, 3:], params))
+            stored.append((t[:, :3], t[:, 3:], params))
         with self.rt.autocast():
             (pa, ma), (pb, mb) = net(self._layout(sides[0].inputs), self._layout(sides[1].inputs))
         total = torch.zeros((), device=self.rt.device)
         parts: dict[str, float] = {}
         fakes = []
+        decoded = {"a": pa, "b": pb}
         for side, batch, pred, mask in (("a", sides[0], pa, ma), ("b", sides[1], pb, mb)):
             tm = batch.target_masks
             pred, mask = pred.float(), None if mask is None else mask.float()
@@ -279,6 +320,9 @@ class Trainer:
             for side, batch, fake in zip("ab", sides, fakes, strict=True):
                 d_parts = self.gan.discriminator_step(side, batch.inputs, batch.targets, fake)
                 parts.update({f"{k}_{side}": v for k, v in d_parts.items()})
+        if self.refiner is not None:
+            for side, (faces, masks, params) in zip("ab", stored, strict=True):
+                parts.update(self.refiner.step(side, decoded[side], faces, masks, params))
         return parts
 
     # ------------------------------------------------------------------ outputs
@@ -306,7 +350,9 @@ class Trainer:
     def save(self, snapshot: bool = False) -> None:
         state = {"iteration": self.iteration, "seed": self.cfg.seed, "swapface": __version__,
                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        extra = {"discriminator": self.gan.optimizer} if self.gan is not None else None
+        extra = {"discriminator": self.gan.optimizer} if self.gan is not None else {}
+        if self.refiner is not None:
+            extra["refiner"] = self.refiner.optimizer
         check_weights([self.model], self.iteration, self.cfg.model_dir)  # GAN critics included
         save_checkpoint(self.cfg.model_dir, self.model, self.optimizer, state,
                         keep=self.cfg.keep_checkpoints, snapshot=snapshot, extra_optimizers=extra)
@@ -337,6 +383,9 @@ class Trainer:
         stopped_by = "iterations"
         try:
             while self.iteration < cfg.iterations:
+                if cfg.lr_schedule != "constant" or cfg.lr_warmup:
+                    self._set_lr(self.iteration - start_iteration,
+                                 self._spent(start_iteration, time.perf_counter() - began))
                 a, b = prefetch.next()
                 parts = self.step(net, a, b, generator)
                 self.iteration += 1
@@ -345,7 +394,7 @@ class Trainer:
                 task.advance(1, loss_a=parts["loss_a"], loss_b=parts["loss_b"], eg_per_s=eg)
                 if log_file is not None:
                     log_file.append(self.iteration, elapsed, parts)
-                self._maybe_stop_warping(start_iteration, elapsed)
+                self._maybe_stop_warping(self._spent(start_iteration, elapsed))
                 stop = self._agree_to_stop(time.perf_counter() > deadline)
                 if rt.is_main:
                     if self.iteration % cfg.save_interval == 0 or stop:

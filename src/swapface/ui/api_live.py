@@ -35,12 +35,12 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from swapface.core.config import from_mapping
 from swapface.core.errors import SwapfaceError
 from swapface.core.progress import CancelToken
 from swapface.live.outputs import BOUNDARY
 from swapface.live.pipeline import LiveStats, LiveSwap, SwapStep, draw_badge
 from swapface.project.project import Project
+from swapface.project.stages import project_swap_options
 from swapface.swap.options import SwapOptions
 from swapface.ui.api_projects import project_of
 from swapface.ui.app import state
@@ -60,8 +60,7 @@ def swap_options(p: Project, values: Any) -> SwapOptions:
         raise SwapfaceError("options must be an object")
     values = dict(values)
     face_filter = bool(values.pop("face_filter", False))
-    values = {k: v for k, v in values.items() if k not in ("filter", "nfilter")}
-    options = from_mapping(SwapOptions, values, "swap options")
+    options = project_swap_options(p, values)
     if face_filter:
         options.filter = p.references(p.person("a"))
     return options

@@ -15,10 +15,11 @@ from fastapi.responses import Response
 
 from swapface.convert.config import ConvertConfig
 from swapface.convert.output import synthetic_label
-from swapface.core.config import from_mapping, option_specs
+from swapface.core.config import option_specs
 from swapface.core.images import encode_image
 from swapface.project.options import PreprocessOptions, ProjectConvertOptions, TrainOptions
 from swapface.project.project import Project
+from swapface.project.stages import project_swap_options
 from swapface.swap.options import SwapOptions
 from swapface.ui.api_projects import project_of
 from swapface.ui.app import state
@@ -28,7 +29,7 @@ FORMS = {"preprocess": PreprocessOptions, "train": TrainOptions, "swap": SwapOpt
          "convert": ProjectConvertOptions}
 # Swap options that name files: not offered in the form (the project's references are).
 _NOT_IN_FORM = {"filter", "nfilter", "mask_options", "color_options", "sharpen_options",
-                "occlusion_options"}
+                "occlusion_options", "detail_faces", "detail_options"}
 VIEWS = ("after", "before", "mask", "split")
 
 
@@ -127,8 +128,7 @@ def preview(request: Request, name: str, video: str, frame: int = Query(0, ge=0)
     if not isinstance(values, dict):
         raise HTTPException(400, "options must be a JSON object")
     face_filter = bool(values.pop("face_filter", False))  # the project's references, not paths
-    values = {k: v for k, v in values.items() if k not in ("filter", "nfilter")}
-    swap = from_mapping(SwapOptions, values, "swap options")
+    swap = project_swap_options(p, values)
     if face_filter:
         swap.filter = p.references(p.person("a"))
     began = time.perf_counter()
