@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from swapface.models import SwapModel
 from swapface.train.augment import AugmentConfig, Augmenter, AugmentParams
@@ -39,6 +39,12 @@ class RefinerTraining:
         # Renders the batch's own parameters at the refiner's size (only the targets are used).
         self.augmenter = Augmenter(aug_cfg, face_size, model.output_size, coverage, device)
         self.loss = FaceLoss(loss_cfg).to(device)
+        self.nets: dict[str, nn.Module] = dict(model.refiners.items())
+
+    def distribute(self, ddp: Callable[[nn.Module], nn.Module]) -> None:
+        """Each refiner in a DDP wrapper of its own (synced by its own backward), as the
+        trainer does with a GAN's discriminators."""
+        self.nets = {side: ddp(net) for side, net in self.nets.items()}
 
     def step(self, side: str, decoded: Tensor, faces: Tensor, masks: Tensor | None,
              params: AugmentParams) -> dict[str, float]:
@@ -50,7 +56,7 @@ class RefinerTraining:
         target = self.augmenter.render(faces, masks, params)
         tm = target.target_masks
         with self.autocast():
-            refined = self.model.refiners[side](decoded.detach())
+            refined = self.nets[side](decoded.detach())
         loss, parts = self.loss(
             refined.float(), target.targets.float(),
             face_mask=None if tm is None else tm[:, 0:1], eye_mask=None if tm is None else tm[:, 1:2],

@@ -226,6 +226,8 @@ class Trainer:
             net = ddp(net)
             if self.gan is not None:
                 self.gan.distribute(ddp)
+            if self.refiner is not None:
+                self.refiner.distribute(ddp)
         use_compile = self.cfg.compile if self.cfg.compile is not None else self.rt.device.type == "cuda"
         if use_compile:
             net = torch.compile(net)  # type: ignore[assignment]
