@@ -23,7 +23,8 @@ from swapface.convert.pipeline import identity_filter
 from swapface.core.errors import ConfigError, InputError
 from swapface.core.images import write_image
 from swapface.media.source import FrameSource, open_source
-from swapface.swap import Centred, FrameSwapper, load_inference
+from swapface.swap import Centred, FrameSwapper, SwapOptions, load_inference
+from swapface.swap.exemplars import DETAILS, ExemplarDetail
 from swapface.swap.geometry import model_mask, model_matrix
 from swapface.swap.masks import refine_mask
 
@@ -142,6 +143,14 @@ class FramePreviewer:
         # faces=1: auto runs torch, a still swaps too few faces to pay for an ONNX export
         self.model = load_inference(model_dir, engine, cpu, coverage, side=side, faces=1)
         self._identity: tuple[tuple[object, ...], object] | None = None
+        self._detail: tuple[str, ExemplarDetail | None] | None = None  # (options, plugin)
+
+    def _detail_plugin(self, options: SwapOptions) -> ExemplarDetail | None:
+        key = repr((options.detail, sorted(options.detail_options.items()), options.detail_faces))
+        if self._detail is None or self._detail[0] != key:  # B's face bank loaded once
+            self._detail = (key, DETAILS.create(options.detail, options.detail_options,
+                                                faces=options.detail_faces))
+        return self._detail[1]
 
     def _identity_filter(self, cfg: ConvertConfig):  # -> IdentityFilter | None
         key = (tuple(cfg.swap.filter), tuple(cfg.swap.nfilter), cfg.swap.ref_threshold)
@@ -166,7 +175,7 @@ class FramePreviewer:
         if faces is None:
             faces, faces_from = _found_faces(frame.image), "detected"
         swapper = FrameSwapper(self.model, options, identity=self._identity_filter(cfg),
-                               batch_size=cfg.batch_size)
+                               batch_size=cfg.batch_size, detail=self._detail_plugin(options))
         item = swapper.prepare(frame.image, faces)
         swapper.infer([item])
         swapped = swapper.blend(item) if item.outputs else frame.image

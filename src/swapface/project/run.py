@@ -117,6 +117,10 @@ class RunProject:
     """A project made and driven by ``swapface run``; its ``run`` table in ``project.json``."""
 
     def __init__(self, cfg: RunConfig) -> None:
+        if cfg.model is None or cfg.minutes is None:  # what is recorded and compared is concrete
+            from swapface.core.runtime import choose_device
+
+            cfg = cfg.resolved(choose_device(False))
         folder = cfg.project_dir
         inputs = {"a": _input_info(cfg.a_video), "b": _input_info(cfg.b_video)}
         if (folder / PROJECT_FILE).is_file():

@@ -25,7 +25,7 @@ from swapface.core.errors import ConfigError
 from swapface.faces.identity import IdentityEncoder, IdentityFilter, shared_encoder
 from swapface.swap.blend import paste_face
 from swapface.swap.color import COLOR_METHODS
-from swapface.swap.exemplars import DETAILS
+from swapface.swap.exemplars import DETAILS, ExemplarDetail
 from swapface.swap.geometry import crop, model_mask, model_matrix
 from swapface.swap.masks import MASKS, refine_mask, window_taper
 from swapface.swap.model import InferenceModel
@@ -50,7 +50,9 @@ class FrameSwapper:
 
     def __init__(self, model: InferenceModel, options: SwapOptions | None = None, *,
                  identity: IdentityFilter | None = None, encoder: IdentityEncoder | None = None,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, detail: ExemplarDetail | None = None) -> None:
+        """``detail``: the ``options.detail`` plugin already built (its face bank loaded), for
+        callers that make a swapper per frame (the preview); else it is built here."""
         self.model = model
         self.options = options = options or SwapOptions()
         if batch_size < 1:
@@ -65,8 +67,8 @@ class FrameSwapper:
         MASKS.options(options.mask_type, options.mask_options)  # fails now, not at the first face
         self._color = COLOR_METHODS.create(options.color, options.color_options)
         self._sharpen = SHARPEN_METHODS.create(options.sharpen, options.sharpen_options)
-        self._detail = DETAILS.create(options.detail, options.detail_options,
-                                      faces=options.detail_faces)
+        self._detail = detail if detail is not None else DETAILS.create(
+            options.detail, options.detail_options, faces=options.detail_faces)
         self._taper = window_taper(model.output_size, options.blur_size)
         # Built once here, so convert, preview and live all keep hands in front alike.
         self._occluder = OCCLUSIONS.create(options.occlusion, options.occlusion_options)
