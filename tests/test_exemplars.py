@@ -115,6 +115,9 @@ def test_project_swap_options_take_no_paths_from_the_caller(tmp_path):
     assert options.detail_faces == p.faces_dir("bob")
     assert options.filter == []
     assert project_swap_options(p, {}).detail_faces is None
+    # swapped the other way, the face drawn is A's: so is the detail
+    assert project_swap_options(p, {"detail": "exemplars", "swap_model": True}).detail_faces == \
+        p.faces_dir("alice")
 
 
 def test_the_preview_loads_b_faces_once_across_frames(trained: Path, pair: Pair, monkeypatch, tmp_path):

@@ -109,12 +109,13 @@ def project_swap_options(project: Project, values: dict[str, Any], face_filter: 
                          ) -> SwapOptions:
     """Swap options for this project from a form, a job or the CLI: file paths never come from
     the caller — ``face_filter`` means A's reference photos, and the exemplar detail reads
-    B's own face folder."""
+    the drawn person's own face folder (B's, or A's with ``swap_model``)."""
     from swapface.swap.options import SwapOptions
 
     values = {k: v for k, v in values.items() if k not in ("filter", "nfilter", "detail_faces")}
-    if values.get("detail", "none") != "none":
-        values["detail_faces"] = str(project.faces_dir(project.person("b")))
+    if values.get("detail", "none") != "none":  # the detail of the face being drawn
+        drawn = project.person("a" if values.get("swap_model") else "b")
+        values["detail_faces"] = str(project.faces_dir(drawn))
     options = from_mapping(SwapOptions, values, "swap options")
     if face_filter:
         refs = project.references(project.person("a"))
