@@ -31,6 +31,7 @@ from swapface.convert.pipeline import run_convert  # noqa: E402
 from swapface.extract.config import ExtractConfig  # noqa: E402
 from swapface.extract.run import run_extract  # noqa: E402
 from swapface.models.checkpoint import save_checkpoint  # noqa: E402
+from swapface.swap.options import SwapOptions  # noqa: E402
 from swapface.train.config import TrainConfig  # noqa: E402
 from swapface.train.data import BatchPrefetcher  # noqa: E402
 from swapface.train.trainer import Trainer  # noqa: E402
@@ -99,9 +100,11 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def convert_speed(clip: Path, store: Path, model_dir: Path, work: Path, cpu: bool) -> tuple[str, str]:
+def convert_speed(clip: Path, store: Path, model_dir: Path, work: Path, cpu: bool,
+                  swap: SwapOptions | None = None) -> tuple[str, str]:
     summary = run_convert(ConvertConfig(input=clip, model_dir=model_dir, alignments=store,
-                                        output=work / "swapped.mp4", overwrite=True, cpu=cpu))
+                                        output=work / "swapped.mp4", overwrite=True, cpu=cpu,
+                                        swap=swap or SwapOptions()))
     return f"{summary.fps:.1f} frames/s", f"{summary.device}, {summary.frames_out} frames, end to end"
 
 
@@ -152,10 +155,15 @@ def run_check(data: Path, work: Path, dry: bool) -> list[Row]:
             name = f"train {model} {px} px ({mode})"
             rows.append(_timed(name, lambda m=model, o=options, p=precision, c=compiled: train_speed(
                 faces_ab, work, sizes, m, o, "fp32" if dry else p, c, cpu)))
-    rows.append(Row("train refiner", "n/a", "the per-identity detail network is not built yet", 0.0))
+    rows.append(_timed("train lightweight 64 px + refiner 128 px", lambda: train_speed(
+        faces_ab, work, sizes, "lightweight", ["refine_size=128"], "fp32" if dry else "bf16", False,
+        cpu)))
     model_dir = work / "m_original_fp32"
     rows.append(_timed("convert end to end", lambda: convert_speed(clip, work / "clip.db", model_dir,
                                                                      work, cpu)))
+    detail = SwapOptions(detail="exemplars", detail_faces=faces_ab[1])
+    rows.append(_timed("convert end to end + B's detail", lambda: convert_speed(
+        clip, work / "clip.db", model_dir, work, cpu, detail)))
     rows.append(_timed("extract mtcnn (batched)", lambda: extract_speed(clip, work, cpu)))
     rows.append(_timed("DDP smoke (torchrun)", lambda: ddp_smoke(faces_ab, work, cpu)))
     peak = (f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if torch.cuda.is_available()
