@@ -168,14 +168,11 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
 def _convert_and_score(videos: dict[str, Path], pair_dir: Path, folders: dict, split: tuple[int, int],
                        model_dir: Path, tag: str, swap: str, pair: str, label: str, minutes: float,
                        iteration: int, timings: dict[str, float]) -> Measured:
-    swap_values = parse_key_values(swap.split())
-    swap_options = from_mapping(SwapOptions, swap_values) if swap_values else SwapOptions()
-    if swap:
-
-        short = "_".join(Path(w.split("=", 1)[1]).name if w.startswith("detail_faces=") else w
-                         for w in swap.split())
-        tag = f"{tag}_{re.sub(r'[^A-Za-z0-9._-]+', '', short.replace('=', '-'))}"
-        label = f"{label} + {' '.join(w for w in swap.split() if not w.startswith('detail_faces='))}"
+    swap_options = from_mapping(SwapOptions, parse_key_values(swap.split()))
+    if swap:  # the tag and label leave out the face folder (always the pair's B faces)
+        shown = [w for w in swap.split() if not w.startswith("detail_faces=")]
+        tag = f"{tag}_{re.sub(r'[^A-Za-z0-9._-]+', '', '_'.join(shown).replace('=', '-'))}"
+        label = f"{label} + {' '.join(shown)}"
 
     first, frames = split
     ranges = [f"{first}-{frames - 1}"]
