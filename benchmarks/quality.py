@@ -46,6 +46,7 @@ from swapface.media.source import open_source  # noqa: E402
 from swapface.swap.options import SwapOptions  # noqa: E402
 from swapface.train.augment import AugmentConfig  # noqa: E402
 from swapface.train.config import TrainConfig  # noqa: E402
+from swapface.train.losses import LossConfig  # noqa: E402
 from swapface.train.trainer import Trainer  # noqa: E402
 
 # (label, how to read the figure, target, True when higher is better)
@@ -119,7 +120,8 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
             minutes: float, iterations: int = 1_000_000, batch_size: int = 16,
             holdout: float = 0.2, size: int = 256, resume: bool = False,
             warp_until: float = 1.0, train_option: tuple[str, ...] = (),
-            swaps: tuple[str, ...] = ("",), reuse: bool = False) -> list[Measured]:
+            loss_option: tuple[str, ...] = (), swaps: tuple[str, ...] = ("",),
+            reuse: bool = False) -> list[Measured]:
     """Extract (reused), hold out, train ``model`` for ``minutes``, then for each of ``swaps``
     (space-separated ``key=value`` swap options, "" for the defaults) convert A's held-out
     frames and evaluate: one row of the quality table each, all from the same model."""
@@ -140,7 +142,8 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
     timings["extract"] = time.perf_counter() - start
 
     extra = [f"warp{warp_until:g}"] if warp_until < 1.0 else []
-    tag = "_".join([model, f"{minutes:g}min", *model_option, *train_option, *extra]).replace("=", "")
+    tag = "_".join([model, f"{minutes:g}min", *model_option, *train_option, *loss_option,
+                    *extra]).replace("=", "")
     model_dir = pair_dir / f"model_{tag}"
     reused = reuse and (model_dir / "latest.json").is_file()
     if model_dir.exists() and not (resume or reused):
@@ -155,11 +158,12 @@ def measure(data: Path, work: Path, pair: str, model: str, model_option: list[st
     else:
         say(f"== train {model} for up to {minutes:g} min / {iterations} iterations")
         start = time.perf_counter()
-        summary = Trainer(train_cfg, aug_cfg=AugmentConfig(warp_until=warp_until)).run()
+        loss_cfg = from_mapping(LossConfig, parse_key_values(list(loss_option)))
+        summary = Trainer(train_cfg, loss_cfg=loss_cfg, aug_cfg=AugmentConfig(warp_until=warp_until)).run()
         say("\n".join(summary.lines()))
         timings["train"] = time.perf_counter() - start
         iteration = summary.iteration
-    label = " ".join([model, *model_option, *train_option]
+    label = " ".join([model, *model_option, *train_option, *loss_option]
                      + ([f"warp until {warp_until:g}"] if extra else []))
     return [_convert_and_score(videos, pair_dir, folders, split["a"], model_dir, tag, swap, pair,
                                label, minutes, iteration, dict(timings)) for swap in swaps]
@@ -249,6 +253,8 @@ def main() -> int:
                         help="random warp off after this fraction of the budget")
     parser.add_argument("--train-option", nargs="*", default=[],
                         help="key=value options of swapface train (e.g. lr_schedule=cosine)")
+    parser.add_argument("--loss-option", nargs="*", default=[],
+                        help="key=value options of the training loss (e.g. perceptual=0.2)")
     parser.add_argument("--swaps", nargs="*", default=[""],
                         help="convert settings to score on the same model, each a quoted list of "
                         "key=value swap options ('' = defaults), e.g. '' 'texture=source'")
@@ -274,6 +280,7 @@ def main() -> int:
     common = {"iterations": args.iterations, "batch_size": args.batch_size,
               "holdout": args.holdout, "size": args.size, "resume": args.resume,
               "warp_until": args.warp_until, "train_option": tuple(args.train_option),
+              "loss_option": tuple(args.loss_option),
               "swaps": tuple(args.swaps), "reuse": args.reuse}
     if args.table:
         rows = [row for pair in args.pairs for model in args.models for minutes in args.budgets

@@ -165,7 +165,7 @@ def _lab_gap(image: np.ndarray, original: np.ndarray, region: np.ndarray) -> flo
                                     ("rect", "facehull", "facehullandrect", "components",
                                      "extended", "predicted")]
                          + [("color", c) for c in ("none", "avg-color", "match-hist",
-                                                   "color-transfer", "seamless-clone")])
+                                                   "color-transfer", "seamless-clone", "border")])
 def test_masks_and_colours_stay_in_roi(setup, tmp_path, option):
     index = 10
     out = tmp_path / "f"
@@ -187,13 +187,14 @@ def test_colour_matching_reduces_lab_gap(setup, tmp_path):
         cv2.fillConvexPoly(region, hull, 1)
     region = region.astype(bool)
     gaps = {}
-    for method in ("none", "avg-color", "color-transfer"):
+    for method in ("none", "avg-color", "color-transfer", "border"):
         out = tmp_path / method
         run_convert(_cfg(setup, out, frame_ranges=[str(index)], discard_frames=True,
                          mask_type="facehull", color=method))
         gaps[method] = _lab_gap(_frames(out)[index], original, region)
     assert gaps["avg-color"] < gaps["none"]
     assert gaps["color-transfer"] < gaps["none"]
+    assert gaps["border"] < gaps["none"]
 
 
 def test_model_crop_matches_training_crop(setup):

@@ -17,7 +17,7 @@ from swapface.swap.color import COLOR_METHODS, adjust_color
 from swapface.swap.sharpen import SHARPEN_METHODS
 from tests.extract_helpers import extract
 
-STAT_METHODS = ("avg-color", "match-hist", "color-transfer")
+STAT_METHODS = ("avg-color", "match-hist", "color-transfer", "border")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def _laplacian_variance(image: np.ndarray) -> float:
 
 def test_registries_list_every_method() -> None:
     assert COLOR_METHODS.names() == sorted(["none", "avg-color", "match-hist", "color-transfer",
-                                            "seamless-clone"])
+                                            "seamless-clone", "border"])
     assert SHARPEN_METHODS.names() == sorted(["none", "box", "gaussian", "unsharp"])
     with pytest.raises(ConfigError):
         COLOR_METHODS.create("nope")
@@ -140,6 +140,58 @@ def test_seamless_clone_keeps_the_old_face_outside_the_mask(faces: dict[str, np.
     out = adjust_color("seamless-clone", new, old, edge)
     assert np.array_equal(out[:, mask.shape[1] // 3 :], old[:, mask.shape[1] // 3 :])
     assert adjust_color("seamless-clone", new, old, np.ones_like(mask)).shape == old.shape
+
+
+def _lit_from_one_side(face: np.ndarray, light: float) -> np.ndarray:
+    """``face`` with L* raised by a ramp from −light (left) to +light (right)."""
+    lab = _lab(face)
+    lab[..., 0] += np.linspace(-light, light, face.shape[1], dtype=np.float32)[None, :]
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_border_matching_meets_a_side_lit_face_on_both_sides(faces: dict[str, np.ndarray]) -> None:
+    """The frame's face is lit from the right; the new face is not. A mean shift (avg-color)
+    leaves the left edge too bright and the right too dark: a seam on both cheeks. The border
+    fit takes the gradient, so both edges meet the frame; a dark strip of hair on one edge of
+    the frame's face does not pull the fit (robust)."""
+    new, old, mask = faces["new"], faces["old"], faces["mask"]
+    lit = _lit_from_one_side(old, 15.0)
+    region = mask > 0.5
+    depth = cv2.distanceTransform(np.pad(region.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    band = region & (depth <= 0.1 * mask.shape[0])
+    cols = np.arange(mask.shape[1])[None, :].repeat(mask.shape[0], 0)
+    x0, x1 = np.nonzero(region)[1].min(), np.nonzero(region)[1].max()
+    left, right = band & (cols < x0 + (x1 - x0) / 4), band & (cols > x1 - (x1 - x0) / 4)
+
+    def edge_error(out: np.ndarray, side: np.ndarray) -> float:  # mean L* step at one side
+        return float(_lab(out)[side, 0].mean() - _lab(lit)[side, 0].mean())
+
+    plain_error = edge_error(new, left) - edge_error(new, right)  # the light the new face lacks
+    flat = adjust_color("avg-color", new, lit, mask)
+    fitted = adjust_color("border", new, lit, mask)
+    print(f"left/right L* step: avg-color {edge_error(flat, left):+.1f}/{edge_error(flat, right):+.1f}, "
+          f"border {edge_error(fitted, left):+.1f}/{edge_error(fitted, right):+.1f}")
+    assert plain_error > 12  # the ramp is there to be matched
+    assert edge_error(flat, left) > 5 and edge_error(flat, right) < -5
+    assert abs(edge_error(fitted, left)) < 3 and abs(edge_error(fitted, right)) < 3
+    # Order 0 is a mean shift measured on the band: no gradient.
+    shifted = adjust_color_with("border", {"order": 0}, new, lit, mask)
+    assert edge_error(shifted, left) > 5 and edge_error(shifted, right) < -5
+    # A dark strip (hair) over part of the frame's left edge: the fit drops it.
+    hair = lit.copy()
+    top = np.nonzero(left.any(axis=1))[0]
+    strip = left & (np.arange(mask.shape[0])[:, None] < top[0] + (top[-1] - top[0]) / 3)
+    hair[strip] = (hair[strip] * 0.3).astype(np.uint8)
+    robust = adjust_color("border", new, hair, mask)
+    rest = left & ~strip
+    assert abs(float(_lab(robust)[rest, 0].mean() - _lab(lit)[rest, 0].mean())) < 4
+    with pytest.raises(ConfigError):
+        COLOR_METHODS.create("border", {"band": 0})
+
+
+def adjust_color_with(method: str, options: dict, new: np.ndarray, old: np.ndarray,
+                      mask: np.ndarray) -> np.ndarray:
+    return COLOR_METHODS.create(method, options)(new, old, mask)
 
 
 def test_empty_mask_leaves_statistics_methods_as_identity(faces: dict[str, np.ndarray]) -> None:

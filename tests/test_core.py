@@ -140,3 +140,19 @@ def test_progress_events_carry_rate_and_eta_and_the_log_renderer_throttles():
     for event in events:
         CliProgress(quiet=True, stream=quiet).emit(event)
     assert quiet.getvalue() == ""
+
+
+def test_a_time_budget_caps_the_eta():
+    """Training for 5 minutes with a 20 000-iteration cap: the ETA is what is left of the
+    5 minutes, not the hours the cap would take at this rate."""
+    events = []
+    with Progress(events.append).task("train", 20_000, "it") as task:
+        task.set_time_limit(2.0)
+        for _ in range(5):
+            time.sleep(0.01)
+            task.advance(1)
+        capped = events[-1].eta
+        task.set_time_limit(None)
+        task.advance(1)
+    assert capped is not None and 1.5 < capped <= 2.0
+    assert events[-2].eta > 60  # without the budget: the cap at ~100 it/s

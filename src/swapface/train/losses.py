@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from swapface.core.config import option
 from swapface.core.errors import ConfigError
 from swapface.core.registry import Registry
+from swapface.train.perceptual import DlibPerceptual
 
 Padding = Literal["valid", "reflect"]
 Reducer = Callable[[Tensor | None], Tensor]  # weight map (or None) → scalar loss
@@ -196,6 +197,11 @@ class LossConfig:
     background_weight: float = option(0.1, help="penalized mask: weight of background pixels (0–1)")
     eye_multiplier: float = option(3.0, help="per-pixel loss factor inside the eyes (1 = off)")
     mouth_multiplier: float = option(2.0, help="per-pixel loss factor inside the mouth (1 = off)")
+    perceptual: float = option(0.0, help="weight of a perceptual loss in the first feature maps of "
+                               "dlib's face ResNet (edges, lids, lips, skin texture; 0 = off)")
+    perceptual_levels: int = option(2, help="how many of the ResNet's residual levels it compares "
+                                    "(1-3: the deep ones carry identity, which evaluate judges)",
+                                    choices=[1, 2, 3])
 
     def __post_init__(self) -> None:
         self.terms: dict[str, float] = parse_loss_spec(self.loss)  # fail at config time, not mid-run
@@ -204,7 +210,9 @@ class LossConfig:
             ("mask_loss_fn", self.mask_loss_fn in ("mse", "bce"), "mse or bce"),
             ("background_weight", 0 <= self.background_weight <= 1, "in [0, 1]"),
             ("eye_multiplier", self.eye_multiplier >= 1, "≥ 1"),
-            ("mouth_multiplier", self.mouth_multiplier >= 1, "≥ 1")) if not ok]
+            ("mouth_multiplier", self.mouth_multiplier >= 1, "≥ 1"),
+            ("perceptual", self.perceptual >= 0, "≥ 0"),
+            ("perceptual_levels", self.perceptual_levels in (1, 2, 3), "1, 2 or 3")) if not ok]
         if bad:
             raise ConfigError("; ".join(bad))
 
@@ -215,6 +223,9 @@ class FaceLoss(nn.Module):
     def __init__(self, cfg: LossConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.perceptual: nn.Module | None = None
+        if cfg.perceptual > 0:  # reads dlib's weights (~1 s): only when asked for
+            self.perceptual = DlibPerceptual(cfg.perceptual_levels)
 
     def forward(self, pred_rgb: Tensor, target_rgb: Tensor, *, face_mask: Tensor | None = None,
                 eye_mask: Tensor | None = None, mouth_mask: Tensor | None = None,
@@ -237,6 +248,8 @@ class FaceLoss(nn.Module):
                                     ("mouth", mouth_mask, cfg.mouth_multiplier)):
                 if mask is not None and mult != 1.0:
                     parts[key] = (mult - 1.0) * torch.stack([w * r(mask) for _, w, r in terms]).sum()
+        if self.perceptual is not None:
+            parts["perceptual"] = cfg.perceptual * self.perceptual(pred_rgb, target_rgb, weight)
         if pred_mask is not None and cfg.mask_loss > 0:
             if face_mask is None:
                 raise ValueError("pred_mask given: FaceLoss needs face_mask as its target")

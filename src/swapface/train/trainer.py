@@ -382,6 +382,8 @@ class Trainer:
         parts: dict[str, float] = {}
         began = time.perf_counter()
         deadline = began + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+        if cfg.minutes > 0:  # "5:00 left", not the hours the iteration cap would take
+            task.set_time_limit(cfg.minutes * 60)
         stopped_by = "iterations"
         try:
             while self.iteration < cfg.iterations:
