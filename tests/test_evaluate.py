@@ -299,3 +299,16 @@ def test_line_plot_draws_series_ticks_and_threshold() -> None:
     blue = (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)
     red = (img[..., 2] > 200) & (img[..., 0] < 80) & (img[..., 1] < 80)
     assert blue.sum() > 300 and red.sum() > 100
+
+
+def test_detail_ceiling_is_what_b_footage_allows_and_has_a_direction(pair) -> None:
+    """woman_b's clip holds well under half of woman_a's fine detail (no eyeliner, a softer
+    video): a perfect copy of B would score about that sharpness on A's frames. The other
+    way round B is the sharper one and the ceiling is capped at 1; a clip against itself is 1."""
+    from swapface.evaluate.ceiling import detail_ceiling
+
+    a, b = (pair.a.video, pair.a.store), (pair.b.video, pair.b.store)
+    forward = detail_ceiling(*a, *b, every=2)
+    assert 0.2 < forward < 0.6, forward
+    assert detail_ceiling(*b, *a, every=2) == pytest.approx(1.0)
+    assert detail_ceiling(*a, *a, every=2) == pytest.approx(1.0)

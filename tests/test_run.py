@@ -145,6 +145,8 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     quality = err[err.index("== quality of the swap"):]
     for figure in ("identity:", "sharpness:", "seam:"):
         assert figure in quality, quality
+    # woman_b's clip holds less detail than woman_a's: the summary says so (the ceiling)
+    assert "B's own video holds only 0." in quality, quality
     assert (project_file.parent / "quality_sample" / "evaluate.json").is_file()
     still = read_image(project_file.parent / "side_by_side.png")
     assert still.shape[0] == 360 and still.shape[1] > 2 * 360  # source | swapped
@@ -218,3 +220,9 @@ def test_summary_words_follow_the_figures():
     bad = "\n".join(describe(result(0.4, 0.1, 7.0)))
     assert "still looks much like A" in bad and "blurred" in bad and "visible tone edge" in bad
     assert describe(result(None, float("nan"), None)) == []  # nothing measured: nothing claimed
+    # B's footage as the limit: said only when it is low, with what would help
+    near = "\n".join(describe(result(0.97, 0.35, 0.5), ceiling=0.41))
+    assert "B's own video holds only 0.41 of A's detail" in near and "close to what" in near
+    far = "\n".join(describe(result(0.97, 0.1, 0.5), ceiling=0.41))
+    assert "more training can still gain" in far
+    assert "B's own video" not in "\n".join(describe(result(0.97, 0.35, 0.5), ceiling=1.0))

@@ -287,12 +287,20 @@ def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken
 
 
 def _quality_lines(cfg: RunConfig, rp: RunProject) -> list[str]:
+    from swapface.evaluate.ceiling import detail_ceiling
     from swapface.media.source import open_source
     from swapface.project.summary import quality_summary
 
     p = rp.project
+    (a_person, a_name), (b_person, b_name) = rp.media("a"), rp.media("b")
+    try:  # ~5 s for two short clips (every 10th stored face of each); only a remark if it fails
+        ceiling = detail_ceiling(p.media_path(a_person, a_name), p.store_path(a_person, a_name),
+                                 p.media_path(b_person, b_name), p.store_path(b_person, b_name),
+                                 every=10)
+    except SwapfaceError:
+        ceiling = None
     return quality_summary(cfg.a_video, cfg.output, p.faces_dir(p.person("b")),
-                           open_source(cfg.a_video).count, p.dir / "quality_sample")
+                           open_source(cfg.a_video).count, p.dir / "quality_sample", ceiling)
 
 
 def _side_by_side(cfg: RunConfig, rp: RunProject) -> Path | None:

@@ -28,8 +28,10 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def describe(result: EvaluateResult) -> list[str]:
-    """Identity, sharpness and seam in words, each with its figure."""
+def describe(result: EvaluateResult, ceiling: float | None = None) -> list[str]:
+    """Identity, sharpness and seam in words, each with its figure. ``ceiling``: the sharpness
+    a perfect copy of B would reach (:func:`swapface.evaluate.ceiling.detail_ceiling`), said
+    when B's own footage is what holds the face back."""
     out = []
     closer = result.identity.closer_to_b
     if _finite(closer):
@@ -43,6 +45,11 @@ def describe(result: EvaluateResult) -> list[str]:
                    else "visibly softer than the video (skin and eyes lack detail)" if sharp >= 0.25
                    else "blurred compared with the video: train longer (--quality best)")
         out.append(f"sharpness: {verdict} ({sharp:.2f} of the source's fine detail)")
+        if _finite(ceiling) and ceiling < 0.7 and sharp < 0.7:
+            near = sharp >= 0.8 * ceiling
+            out.append(f"           B's own video holds only {ceiling:.2f} of A's detail: "
+                       + ("the swap is close to what B's footage allows (sharper B footage would help)"
+                          if near else "more training can still gain, sharper B footage more"))
     seam = result.detail.seam_delta_e
     if _finite(seam):
         verdict = ("the face's tone blends into the skin around it" if seam <= 2.0
@@ -53,7 +60,7 @@ def describe(result: EvaluateResult) -> list[str]:
 
 
 def quality_summary(source: Path, swapped: Path, faces_b: Path, frame_count: int,
-                    report: Path) -> list[str]:
+                    report: Path, ceiling: float | None = None) -> list[str]:
     """``== quality`` lines for the end of a run; one line saying why when it cannot measure."""
     from swapface.evaluate import EvaluateConfig, run_evaluate
 
@@ -66,5 +73,5 @@ def quality_summary(source: Path, swapped: Path, faces_b: Path, frame_count: int
         return [f"== quality: not measured ({exc})"]
     frames = result.frames.compared
     return [f"== quality of the swap, judged on {frames} sampled frames ({', '.join(ranges)})",
-            *describe(result),
+            *describe(result, ceiling),
             f"details:   {report} (swapface evaluate for the whole video)"]
