@@ -16,9 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from swapface.evaluate.ceiling import footage_detail
+from swapface.evaluate.ceiling import ceiling_of, footage_detail
 
 
 def main() -> int:
@@ -34,7 +32,7 @@ def main() -> int:
         side = {s: (data / "video" / f"{pair}_{s}.mp4", args.work / pair / s / "alignments.db") for s in "ab"}
         e_a, iod_a = footage_detail(*side["a"], None, args.every)
         e_b, iod_b = footage_detail(*side["b"], iod_a, args.every)
-        ceiling = float(np.mean(np.minimum(1.0, e_b / e_a)))
+        ceiling = ceiling_of(e_a, e_b)
         print(f"| {pair} | {iod_a:.0f} | {iod_b:.0f} | {', '.join(f'{v:.1f}' for v in e_a)} | "
               f"{', '.join(f'{v:.1f}' for v in e_b)} | {ceiling:.2f} |")
     return 0

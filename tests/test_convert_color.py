@@ -177,14 +177,15 @@ def test_border_matching_meets_a_side_lit_face_on_both_sides(faces: dict[str, np
     # Order 0 is a mean shift measured on the band: no gradient.
     shifted = adjust_color_with("border", {"order": 0}, new, lit, mask)
     assert edge_error(shifted, left) > 5 and edge_error(shifted, right) < -5
-    # A dark strip (hair) over part of the frame's left edge: the fit drops it.
+    # A dark strip (hair) over part of the frame's left edge: the fit drops it, so the rest
+    # of that edge moves by 1.4 L* (a plain least-squares fit without trimming: 3.8).
     hair = lit.copy()
     top = np.nonzero(left.any(axis=1))[0]
     strip = left & (np.arange(mask.shape[0])[:, None] < top[0] + (top[-1] - top[0]) / 3)
     hair[strip] = (hair[strip] * 0.3).astype(np.uint8)
     robust = adjust_color("border", new, hair, mask)
     rest = left & ~strip
-    assert abs(float(_lab(robust)[rest, 0].mean() - _lab(lit)[rest, 0].mean())) < 4
+    assert abs(float(_lab(robust)[rest, 0].mean() - _lab(fitted)[rest, 0].mean())) < 2.5
     with pytest.raises(ConfigError):
         COLOR_METHODS.create("border", {"band": 0})
 

@@ -61,6 +61,12 @@ def detail_ceiling(a_video: Path, a_store: Path, b_video: Path, b_store: Path, e
     """The sharpness ratio a perfect copy of B would reach on A's frames (0–1; NaN: no faces)."""
     a, iod = footage_detail(a_video, a_store, None, every)
     b, _ = footage_detail(b_video, b_store, iod, every)
+    return ceiling_of(a, b)
+
+
+def ceiling_of(a: np.ndarray, b: np.ndarray) -> float:
+    """Band energies of A's and B's footage → the ceiling (each band's B ÷ A capped at 1,
+    averaged); NaN when either clip had no faces."""
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.any(a <= 1e-9):
         return float("nan")
     return float(np.mean(np.minimum(1.0, b / a)))

@@ -167,11 +167,11 @@ def adjust_border(new_face: np.ndarray, old_face: np.ndarray, mask: np.ndarray,
     fitted per channel by least squares with a polynomial of ``order`` in x, y; pixels whose
     residual exceeds 2.5 robust deviations (hair, a glasses rim in one face only) are dropped
     and the fit repeated (three fits in all). Hundreds of pixels go into a few coefficients,
-    so the field moves smoothly from frame to frame. At the edge the field is added as fitted; deeper in,
-    over ``fade`` × size, it gives way to one L*a*b* shift measured on the whole mask (what
-    ``avg-color`` does), so the border meets the frame on every side while the middle of the
-    face keeps its own tone (fitted all the way in, a blushed cheek on the band reddened the
-    whole face).
+    so the field moves smoothly from frame to frame. At the edge the field is added as
+    fitted; deeper in, over ``fade`` × size, it gives way to one L*a*b* shift measured on the
+    whole mask (what ``avg-color`` does), so the border meets the frame on every side while
+    the middle of the face keeps its own tone (fitted all the way in, a blushed cheek on the
+    band reddened the whole face).
     """
     opts = options or BorderOptions()
     region = _check(new_face, old_face, mask)
@@ -180,9 +180,9 @@ def adjust_border(new_face: np.ndarray, old_face: np.ndarray, mask: np.ndarray,
     # face meets the frame too, so that edge belongs to the band.
     depth = cv2.distanceTransform(np.pad(region.view(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
     band = region & (depth <= max(1.0, opts.band * size))
-    order = opts.order if band.sum() >= 50 else 0  # too few pixels for a gradient
     if not band.any():
         return new_face.copy()
+    order = opts.order if band.sum() >= 50 else 0  # too few pixels for a gradient
     new_lab, old_lab = _bgr_to_lab(new_face), _bgr_to_lab(old_face)
     ys, xs = np.nonzero(band)
     step = max(1, len(ys) // _MAX_FIT_PIXELS)  # an even spread over the band, not a random one
