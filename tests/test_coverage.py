@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from swapface.align.landmarks import mouth_opening
 from swapface.cli.main import main
 from swapface.core.images import read_image
 from swapface.curate.jobs.common import face_files
 from swapface.evaluate.coverage import FIGURES, CoverageConfig, read_face_folder, run_coverage
-from swapface.evaluate.expression import mouth_opening
 from swapface.faces.meta import FaceFileMeta
 
 MOUTH = FIGURES.index("mouth")

@@ -101,6 +101,7 @@ def test_a_clip_against_itself_scores_perfectly(itself: EvaluateResult) -> None:
     assert fr.compared == fr.source == fr.swapped == FRAMES
     assert fr.faces_paired == fr.faces_source == FRAMES and fr.faces_missing == fr.faces_extra == 0
     assert itself.pose.faces == FRAMES and itself.pose.error <= 1e-6
+    assert itself.pose.motion_error <= 1e-6 and max(map(abs, itself.pose.offset)) <= 1e-6
     assert itself.expression.error <= 1e-6
     t = itself.temporal
     assert t.jitter_samples == FRAMES - 2 and t.frame_diff_samples == FRAMES - 1
@@ -123,6 +124,9 @@ def test_pose_error_grows_with_an_injected_rotation(clip: dict, itself: Evaluate
         rolls.append(result.pose.roll_error)
         errors.append(result.pose.error)
         assert result.pose.roll_error == pytest.approx(degrees, rel=0.25), rolls
+        # The same turn on every frame is an offset, not a failure to follow the movement.
+        assert abs(result.pose.offset[2]) == pytest.approx(result.pose.roll_error, rel=0.05)
+        assert result.pose.motion_error < 0.5 and result.pose.motion_error < result.pose.error / 3
     assert np.all(np.diff(rolls) > 0), rolls
     assert np.all(np.diff(errors) > 0), errors
     assert rolls[0] == 0.0

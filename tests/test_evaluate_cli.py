@@ -87,6 +87,7 @@ def test_reconstruction_scores_own_faces_above_the_other_identity(setup: dict) -
     few = score_faces(model, faces["a"], "a", COVERAGE, limit=3, device=device)
     assert few.faces == 3
     assert aa.ssim_paste > ba.ssim_paste and bb.ssim_paste > ab.ssim_paste  # at 128 px too
+    assert all(s.ssim_paste < s.ssim_paste_ceiling < 1.0 for s in (aa, bb))  # briefly trained
 
 
 def test_a_perfect_64px_face_is_not_perfect_at_paste_size(setup: dict) -> None:
@@ -102,6 +103,8 @@ def test_a_perfect_64px_face_is_not_perfect_at_paste_size(setup: dict) -> None:
     s = score_faces(Identity(), setup["faces"]["b"], "b", COVERAGE)
     assert s.ssim == pytest.approx(1.0, abs=1e-4) and s.l1 < 1e-4
     assert s.ssim_paste < 0.998 and s.l1_paste > 0.002, s  # faces here are ~100 px natively
+    # It is the perfect model of its size, so it scores the ceiling evaluate reports.
+    assert s.ssim_paste == pytest.approx(s.ssim_paste_ceiling, abs=1e-6)
 
 
 def test_cli_writes_the_json_and_the_report_pngs(setup: dict, data_dir: Path, capsys) -> None:

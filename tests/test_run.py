@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from benchmarks.robustness_common import make_clip
 
@@ -17,6 +19,7 @@ from swapface.media.video import iter_video
 from swapface.project import run as project_run
 from swapface.project.project import PROJECT_FILE as PROJECT
 from swapface.project.run import RunConfig
+from swapface.swap import SwapOptions
 from swapface.train import trainer as train_module
 from swapface.train.trainer import TrainSummary
 
@@ -68,6 +71,25 @@ def test_defaults_and_validation(tmp_path):
     assert main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"), "--every-n-b", "0"]) == 2
     assert main(["run", str(tmp_path / "missing.mp4"), str(tmp_path / "missing.mp4"),
                  "-o", str(tmp_path / "o.mp4")]) == 2
+    # convert's settings: B's detail always; A's own mouth opening through the face mesh on ask
+    assert cfg.mouth == "auto"
+    assert project_run.swap_settings(dataclasses.replace(cfg, mouth="swap")) == {"detail": "exemplars"}
+    own = project_run.swap_settings(dataclasses.replace(cfg, mouth="source"))
+    options = SwapOptions(**own, detail_faces=tmp_path)  # the project gives B's folder
+    assert (options.mask_type, options.mask_options, options.detail) == (
+        "mesh", {"mouth": "source"}, "exemplars")
+    # auto: A's own mouth only past what B's faces show (95th percentile → widest + 0.03)
+    closed, wide = np.zeros((68, 2)), np.zeros((68, 2))
+    closed[36], closed[45] = (0, 0), (10, 0)
+    wide[:] = closed
+    wide[[62, 61, 63]], wide[[66, 67, 65]] = (5, 10), (5, 12)  # inner lips 2 px apart: 0.2
+    auto = project_run.swap_settings(cfg, [closed] * 19 + [wide])
+    assert auto["mask_type"] == "mesh" and auto["mask_options"]["mouth"] == "wide"
+    assert auto["mask_options"]["wide_from"] == pytest.approx(0.01)  # 95th percentile of 19 × 0, 0.2
+    assert auto["mask_options"]["wide_to"] == pytest.approx(0.23)
+    with pytest.raises(SystemExit) as bad_mouth:
+        main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"), "--mouth", "lips"])
+    assert bad_mouth.value.code == 2
 
 
 def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
@@ -140,6 +162,8 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     assert sum(1 for _ in iter_video(out)) == FRAMES
     assert _has_audio(out)
     assert "side-by-side still:" in err, err
+    # --mouth auto: the mouth follows what B's faces show (here the first 40 frames of each)
+    assert "mouth:  B's as the model draws it; A's own teeth and tongue show through" in err, err
     # the run ends with the quality of the swap in words, judged on a sample of its frames
     assert "== quality of the swap, judged on 40 sampled frames (0-39)" in err, err
     quality = err[err.index("== quality of the swap"):]

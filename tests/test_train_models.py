@@ -30,7 +30,9 @@ SMALL: dict[str, dict[str, object]] = {
     "lightweight": {"input_size": 64, "encoder_dim": 64},
     "resnet": {"size": 64, "encoder_dim": 32, "base_filters": 8},
     "gan": {"size": 64, "encoder_dim": 32, "base_filters": 8},
+    "liae": {"input_size": 64, "inter_dim": 32},
 }
+SHARED_DECODER = {"liae"}  # one decoder for both identities (tested on their own below)
 MASK_ONLY = {"gan"}  # models that always learn a mask
 
 
@@ -186,7 +188,8 @@ def test_channels_last(name: str) -> None:
     torch.testing.assert_close(mask, want[1], rtol=1e-4, atol=1e-4)
     # Backward works through every op in this layout.
     loss = rgb.mean() + mask.mean()
-    assert all(g is not None for m in (cl_model.encoder, cl_model.decoders["b"]) for g in grads(loss, m))
+    trained = [m for m in (cl_model.encoder, cl_model.decoders["b"]) if list(m.parameters())]
+    assert all(g is not None for m in trained for g in grads(loss, m))
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -201,7 +204,7 @@ def test_bf16_autocast(name: str) -> None:
     assert all(g is not None and torch.isfinite(g).all() for g in grads(loss, model.encoder))
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", sorted(set(SMALL) - SHARED_DECODER))
 def test_decoders_are_separate_and_the_encoder_is_shared(name: str) -> None:
     model = small_model(name, name in MASK_ONLY)
     ids = {
@@ -235,3 +238,26 @@ def test_lightweight_overfits_a_tiny_batch() -> None:
         loss.backward()
         opt.step()
     assert losses[-1] <= 0.5 * losses[0], f"MAE {losses[0]:.4f} → {losses[-1]:.4f} in {len(losses)} steps"
+
+
+def test_liae_draws_b_from_the_shared_code_and_a_from_its_own() -> None:
+    model = small_model("liae", True)
+    x = batch(model)
+    shared = model.encoder
+    with torch.no_grad():
+        z = model.encode(x)
+        ab = shared.inter_ab(z)
+        # B (what a swap draws) = the decoder on [inter_ab, inter_ab]; A on [inter_a, inter_ab].
+        for side, own in (("b", ab), ("a", model.decoders["a"](z))):
+            want = shared.decoder(torch.cat([own, ab], dim=1))
+            for got, expect in zip(model(x, side), want, strict=True):
+                torch.testing.assert_close(got, expect, rtol=0, atol=0)
+        assert not torch.allclose(model(x, "a")[0], model(x, "b")[0])
+    assert not list(model.decoders["b"].parameters())  # each parameter is registered once
+    rgb_b, mask_b = model(batch(model, n=1), "b")
+    out_b = rgb_b.mean() + mask_b.mean()
+    assert all(g is None for g in grads(out_b, model.decoders["a"]))  # B never trains inter_a
+    assert all(g is not None for g in grads(out_b, shared))
+    rgb_a, mask_a = model(batch(model, n=1), "a")
+    out_a = rgb_a.mean() + mask_a.mean()
+    assert all(g is not None for m in (shared, model.decoders["a"]) for g in grads(out_a, m))

@@ -46,3 +46,23 @@ def bounding_box(points: np.ndarray) -> tuple[float, float, float, float]:
     """(left, top, right, bottom) of a point set."""
     p = np.asarray(points, dtype=np.float64)
     return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
+
+
+_INNER_LIPS = ((61, 67), (62, 66), (63, 65))  # upper ↔ lower inner lip
+_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))  # upper ↔ lower eyelid, both eyes
+
+
+def _gap(lm: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> float:
+    return float(np.mean([np.linalg.norm(lm[i] - lm[j]) for i, j in pairs]))
+
+
+def mouth_opening(landmarks: np.ndarray) -> float:
+    """Mean inner-lip gap ÷ inter-ocular distance (0 = closed)."""
+    lm = np.asarray(landmarks, np.float64)
+    return _gap(lm, _INNER_LIPS) / max(inter_ocular_distance(lm), 1e-6)
+
+
+def eye_opening(landmarks: np.ndarray) -> float:
+    """Mean eyelid gap of both eyes ÷ inter-ocular distance."""
+    lm = np.asarray(landmarks, np.float64)
+    return _gap(lm, _LIDS) / max(inter_ocular_distance(lm), 1e-6)

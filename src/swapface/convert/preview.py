@@ -25,8 +25,7 @@ from swapface.core.images import write_image
 from swapface.media.source import FrameSource, open_source
 from swapface.swap import Centred, FrameSwapper, SwapOptions, load_inference
 from swapface.swap.exemplars import DETAILS, ExemplarDetail
-from swapface.swap.geometry import model_mask, model_matrix
-from swapface.swap.masks import refine_mask
+from swapface.swap.geometry import model_matrix
 
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -181,10 +180,10 @@ class FramePreviewer:
         swapped = swapper.blend(item) if item.outputs else frame.image
         tinted = swapped.astype(np.float32)
         size = self.model.output_size
-        for face, (_, predicted) in zip(item.faces, item.outputs, strict=True):
+        meshes = item.meshes or [None] * len(item.faces)
+        for face, (_, predicted), mesh in zip(item.faces, item.outputs, meshes, strict=True):
             m_out = model_matrix(face, swapper.coverage, size)
-            mask = model_mask(options.mask_type, face, swapper.coverage, size, predicted)
-            mask = refine_mask(mask, options.erosion, options.blur_size, options.mask_threshold)
+            mask = swapper.finish_mask(swapper.raw_mask(face, predicted, mesh), face, mesh, m_out)
             full = cv2.warpAffine(mask.astype(np.float32), m_out, (w, h), flags=cv2.WARP_INVERSE_MAP
                                   | cv2.INTER_LINEAR)
             tint = np.array([60, 60, 255], np.float32)  # BGR red

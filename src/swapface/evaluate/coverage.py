@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from swapface.align.landmarks import eye_opening, mouth_opening
 from swapface.align.pose import head_pose
 from swapface.core.config import option
 from swapface.core.errors import ConfigError, InputError
-from swapface.evaluate.expression import eye_opening, mouth_opening
 
 FIGURES = ("yaw", "pitch", "mouth", "eyes")
 UNITS = {"yaw": "°", "pitch": "°", "mouth": "", "eyes": ""}

@@ -13,29 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from swapface.align.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE, inter_ocular_distance
+from swapface.align.landmarks import (
+    LEFT_EYE,
+    MOUTH,
+    RIGHT_EYE,
+    eye_opening,
+    inter_ocular_distance,
+    mouth_opening,
+)
 from swapface.align.transform import alignment_matrix, transform_points
 from swapface.faces.finder import FoundFace
 
-_INNER_LIPS = ((61, 67), (62, 66), (63, 65))  # upper ↔ lower inner lip
-_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))  # upper ↔ lower eyelid, both eyes
 _SHAPE = np.r_[np.arange(68)[RIGHT_EYE], np.arange(68)[LEFT_EYE], np.arange(68)[MOUTH]]
-
-
-def _gap(lm: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> float:
-    return float(np.mean([np.linalg.norm(lm[i] - lm[j]) for i, j in pairs]))
-
-
-def mouth_opening(landmarks: np.ndarray) -> float:
-    """Mean inner-lip gap ÷ inter-ocular distance (0 = closed)."""
-    lm = np.asarray(landmarks, np.float64)
-    return _gap(lm, _INNER_LIPS) / max(inter_ocular_distance(lm), 1e-6)
-
-
-def eye_opening(landmarks: np.ndarray) -> float:
-    """Mean eyelid gap of both eyes ÷ inter-ocular distance."""
-    lm = np.asarray(landmarks, np.float64)
-    return _gap(lm, _LIDS) / max(inter_ocular_distance(lm), 1e-6)
 
 
 def aligned(landmarks: np.ndarray) -> np.ndarray:

@@ -30,6 +30,9 @@ class SideScores:
     l1: float
     ssim_paste: float = float("nan")  # the output upscaled to PASTE_SIZE vs the real face there
     l1_paste: float = float("nan")
+    # What a perfect model of this output size would score at PASTE_SIZE: the real face shrunk
+    # to the output size and upscaled the same way. Below it, the model's learning is the limit.
+    ssim_paste_ceiling: float = float("nan")
 
 
 @dataclass
@@ -57,7 +60,7 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
     picks = np.unique(np.linspace(0, len(faces) - 1, min(limit, len(faces))).round().astype(int))
     make = {n: Augmenter(AugmentConfig(), faces.size, n, coverage, device)
             for n in {model.input_size, model.output_size, PASTE_SIZE}}
-    ssim_sum = l1_sum = ssim_paste = l1_paste = 0.0
+    ssim_sum = l1_sum = ssim_paste = l1_paste = ceiling = 0.0
     count = 0
     bar = progress.task(f"reconstruct {side.upper()}", len(picks), "face")
     try:
@@ -80,17 +83,19 @@ def score_faces(model: Any, folder: Path, side: str, coverage: float, limit: int
                 # What a viewer gets: the output resized to paste size (bicubic, as convert
                 # warps it) against the real face at that size, detail the model never had.
                 real = make[PASTE_SIZE].center(rgb).targets
-                big = torch.nn.functional.interpolate(out, size=PASTE_SIZE, mode="bicubic",
-                                                      align_corners=False).clamp(0, 1)
+                big, perfect = (torch.nn.functional.interpolate(
+                    t, size=PASTE_SIZE, mode="bicubic", align_corners=False).clamp(0, 1)
+                    for t in (out, target))
                 ssim_paste += (1.0 - float(ssim_loss(big, real))) * n
                 l1_paste += float((big - real).abs().mean()) * n
+                ceiling += (1.0 - float(ssim_loss(perfect, real))) * n
             count += n
     finally:
         bar.close()
     if not count:
         raise InputError(f"no readable faces in {folder}")
     return SideScores(count, ssim_sum / count, l1_sum / count, ssim_paste / count,
-                      l1_paste / count)
+                      l1_paste / count, ceiling / count)
 
 
 def reconstruction(model_dir: Path, faces_a: Path | None, faces_b: Path | None,

@@ -118,6 +118,9 @@ class EvaluateResult:
             f"pose:           error {f(pose.error, '.2f', '°')} (yaw {f(pose.yaw_error, '.2f')}, "
             f"pitch {f(pose.pitch_error, '.2f')}, roll {f(pose.roll_error, '.2f')}; "
             f"worst face {f(pose.max_error, '.1f', '°')})",
+            f"                the same on every frame (B's proportions): "
+            f"{'/'.join(f'{v:+.1f}' for v in pose.offset or (math.nan,) * 3)}°; "
+            f"movement followed within {f(pose.motion_error, '.2f', '°')}",
             f"expression:     error {f(ex.error, '.4f')} (mouth opening {f(ex.mouth_open_error, '.4f')}, "
             f"eye opening {f(ex.eye_open_error, '.4f')}, eye/mouth points {f(ex.position_error, '.4f')}; "
             "inter-ocular units)",
@@ -131,7 +134,8 @@ class EvaluateResult:
         rec = self.reconstruction
         if rec is not None:
             parts = [f"{name} SSIM {s.ssim:.4f} L1 {s.l1:.4f}, at {PASTE_SIZE} px SSIM "
-                     f"{s.ssim_paste:.4f} L1 {s.l1_paste:.4f} ({s.faces} faces)"
+                     f"{s.ssim_paste:.4f} (a perfect {rec.size} px face: {s.ssim_paste_ceiling:.4f}) "
+                     f"L1 {s.l1_paste:.4f} ({s.faces} faces)"
                      for name, s in (("A→A", rec.a), ("B→B", rec.b)) if s is not None]
             out.append(f"reconstruction: {rec.model} at {rec.size} px: " + "; ".join(parts))
         if self.report:

@@ -1,6 +1,6 @@
 """Face-swap model plugins; importing this package registers every built-in one."""
 
-from swapface.models import gan, lightweight, original, resnet  # noqa: F401
+from swapface.models import gan, liae, lightweight, original, resnet  # noqa: F401
 from swapface.models.base import (
     MODELS,
     SIDES,

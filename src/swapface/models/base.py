@@ -67,8 +67,7 @@ class SwapModel(nn.Module, ABC):
         self.decoder_size = output_size  # what the decoders draw, before any refiner
         self.learn_mask = config.learn_mask
         self.encoder: nn.Module = self.build_encoder()
-        # Two independent builds: the decoders must never share parameters.
-        self.decoders = nn.ModuleDict({side: self.build_decoder() for side in SIDES})
+        self.decoders = self.build_decoders()
         glorot_init(self)
         self.refiners = nn.ModuleDict()
         self.output_size = output_size
@@ -89,6 +88,11 @@ class SwapModel(nn.Module, ABC):
 
     @abstractmethod
     def build_decoder(self) -> Decoder: ...
+
+    def build_decoders(self) -> nn.ModuleDict:
+        """Each identity's own layers, keyed by side. Two independent builds: the decoders must
+        never share parameters (what both sides share belongs to the encoder)."""
+        return nn.ModuleDict({side: self.build_decoder() for side in SIDES})
 
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)

@@ -14,15 +14,19 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swapface.core.config import option, to_dict
 from swapface.core.errors import ConfigError, InputError, SwapfaceError
 from swapface.core.progress import NEVER, SILENT, CancelToken, Progress
 from swapface.project.presets import QUALITIES, preset
 from swapface.project.project import NAME_PATTERN, PROJECT_FILE, Project
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STAGES = ("extract_a", "extract_b", "train", "convert")
 # Options that shape a stage's result, and the stages they shape.
@@ -54,6 +58,10 @@ class RunConfig:
     overwrite: bool = option(False, help="replace an existing output video")
     detail: bool = option(True, help="convert with B's own fine detail (eyes, lips, skin) from its "
                           "closest extracted faces, warped onto each frame (--detail exemplars)")
+    mouth: str = option("auto", choices=["swap", "source", "auto"],
+                        help="swap: B's mouth as the model draws it; source: the mouth opening "
+                        "(teeth, tongue) stays A's own; auto: A's own only where A opens the "
+                        "mouth wider than B's faces ever do (MediaPipe face mesh)")
     summary: bool = option(True, help="end with a quality summary (identity, sharpness, seam) "
                            "measured on a sample of the converted frames")
 
@@ -269,10 +277,11 @@ def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken
     else:
         _say(f"== convert: {cfg.a_video} with B's face → {cfg.output}")
         start = time.perf_counter()
-        swap = {"detail": "exemplars"} if cfg.detail else {}  # B's own faces (the project's)
+        swap = swap_settings(cfg, _b_landmarks(rp) if cfg.mouth == "auto" else ())
+        _say(_mouth_line(cfg, swap))
         _, lines = convert_media(p, rp.media("a")[1], progress, cancel, face_filter=False,
-                                 photos=False, swap=swap, overwrite=cfg.overwrite or redo_convert,
-                                 output=cfg.output)
+                                 photos=False, swap=swap,
+                                 overwrite=cfg.overwrite or redo_convert, output=cfg.output)
         _say(lines)
         took = time.perf_counter() - start
         _side_by_side(cfg, rp)
@@ -284,6 +293,44 @@ def run_project(cfg: RunConfig, progress: Progress = SILENT, cancel: CancelToken
             _say(summary.quality)
             summary.seconds["quality"] = time.perf_counter() - start
     return summary
+
+
+def swap_settings(cfg: RunConfig, b_landmarks: Iterable[np.ndarray] = ()) -> dict[str, Any]:
+    """The convert settings ``cfg`` asks for (SwapOptions fields; the project fills in B's
+    faces); ``b_landmarks``: B's stored faces' 68 points, for ``--mouth auto``."""
+    import numpy as np
+
+    from swapface.align.landmarks import mouth_opening
+    from swapface.faces.mesh import mesh_available
+    from swapface.swap.masks import MeshMaskOptions
+
+    swap: dict[str, Any] = {"detail": "exemplars"} if cfg.detail else {}
+    if cfg.mouth == "source":
+        swap.update(mask_type="mesh", mask_options={"mouth": "source"})
+    elif cfg.mouth == "auto" and mesh_available():  # else the model's mouth, as before
+        openings = np.array([mouth_opening(lm) for lm in b_landmarks])
+        swap.update(mask_type="mesh", mask_options=MeshMaskOptions.wide_for(openings))
+    return swap
+
+
+def _mouth_line(cfg: RunConfig, swap: dict[str, Any]) -> str:
+    mouth = swap.get("mask_options", {})
+    if mouth.get("mouth") == "wide":
+        return (f"mouth:  B's as the model draws it; A's own teeth and tongue show through where "
+                f"A opens wider than B's faces do (mouth opening {mouth['wide_from']:.2f} → "
+                f"{mouth['wide_to']:.2f})")
+    if mouth.get("mouth") == "source":
+        return "mouth:  A's own mouth opening (teeth, tongue) in every frame"
+    if cfg.mouth == "auto":
+        return "mouth:  B's as the model draws it (the face mesh needs mediapipe, not installed)"
+    return "mouth:  B's as the model draws it"
+
+
+def _b_landmarks(rp: RunProject) -> list[np.ndarray]:
+    from swapface.align.store import AlignmentsStore
+
+    with AlignmentsStore(rp.project.store_path(*rp.media("b")), readonly=True) as store:
+        return [face.landmarks for _, _, face in store.faces()]
 
 
 def _quality_lines(cfg: RunConfig, rp: RunProject) -> list[str]:

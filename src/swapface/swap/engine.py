@@ -8,8 +8,9 @@ frames (beyond counters) and gives the same output for the same input every time
 
 The three steps are public for drivers that overlap them: :meth:`FrameSwapper.prepare`
 (crops, cheap; with ``occlusion="hands"`` also one MediaPipe hand pass per frame with
-faces, ~30-80 ms on 2 cores), :meth:`FrameSwapper.infer` (one batched model call over
-many frames) and :meth:`FrameSwapper.blend` (per frame, thread-safe). :meth:`FrameSwapper.swap_many` chains
+faces, ~30-80 ms on 2 cores; with ``mask_type="mesh"`` one face-mesh pass per face,
+~5-20 ms), :meth:`FrameSwapper.infer` (one batched model call over many frames) and
+:meth:`FrameSwapper.blend` (per frame, thread-safe). :meth:`FrameSwapper.swap_many` chains
 them for a list of frames.
 """
 
@@ -20,14 +21,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from swapface.align.landmarks import mouth_opening
 from swapface.align.records import FaceRecord
+from swapface.align.transform import transform_points
 from swapface.core.errors import ConfigError
 from swapface.faces.identity import IdentityEncoder, IdentityFilter, shared_encoder
 from swapface.swap.blend import paste_face
 from swapface.swap.color import COLOR_METHODS
 from swapface.swap.exemplars import DETAILS, ExemplarDetail
 from swapface.swap.geometry import crop, model_mask, model_matrix
-from swapface.swap.masks import MASKS, refine_mask, window_taper
+from swapface.swap.masks import MASKS, keep_openings, needs_mesh, refine_mask, window_taper
 from swapface.swap.model import InferenceModel
 from swapface.swap.occlusion import OCCLUSIONS, face_occlusion
 from swapface.swap.options import SwapOptions
@@ -43,6 +46,7 @@ class Prepared:
     crops: list[np.ndarray] = field(default_factory=list)
     outputs: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
     occlusion: np.ndarray | None = None  # frame pixels [0, 1] kept in front of the faces (hands)
+    meshes: list[np.ndarray | None] = field(default_factory=list)  # per face, for the mesh mask
 
 
 class FrameSwapper:
@@ -64,7 +68,14 @@ class FrameSwapper:
                               "(train with --model-option learn_mask=true)")
         self.batch_size = batch_size
         self.coverage = model.coverage if options.coverage is None else float(options.coverage)
-        MASKS.options(options.mask_type, options.mask_options)  # fails now, not at the first face
+        self._mask_options = MASKS.options(options.mask_type, options.mask_options)  # fails now
+        self._mesher = None
+        if needs_mesh(options.mask_type):
+            if not MASKS.is_available(options.mask_type):
+                raise ConfigError(f"mask {options.mask_type!r} needs the optional mediapipe package")
+            from swapface.faces.mesh import FaceMesher
+
+            self._mesher = FaceMesher()
         self._color = COLOR_METHODS.create(options.color, options.color_options)
         self._sharpen = SHARPEN_METHODS.create(options.sharpen, options.sharpen_options)
         self._detail = detail if detail is not None else DETAILS.create(
@@ -106,7 +117,10 @@ class FrameSwapper:
         size = self.model.input_size
         crops = [crop(image, model_matrix(face, self.coverage, size), size) for face in chosen]
         occlusion = self._occluder(image) if self._occluder is not None and chosen else None
-        return Prepared(image, chosen, crops, occlusion=occlusion)
+        meshes: list[np.ndarray | None] = (
+            [self._mesher.mesh(image, face.landmarks) for face in chosen]
+            if self._mesher is not None else [None] * len(chosen))
+        return Prepared(image, chosen, crops, occlusion=occlusion, meshes=meshes)
 
     def infer(self, items: Sequence[Prepared]) -> None:
         """Run the model over every crop of ``items``, ``batch_size`` faces per call."""
@@ -126,20 +140,38 @@ class FrameSwapper:
 
     def blend(self, item: Prepared) -> np.ndarray:
         """The frame with every inferred face masked, colour-matched, sharpened and pasted."""
-        opts, image, size = self.options, item.image, self.model.output_size
-        for face, (new_face, predicted) in zip(item.faces, item.outputs, strict=True):
+        image, size = item.image, self.model.output_size
+        meshes = item.meshes or [None] * len(item.faces)
+        for face, (new_face, predicted), mesh in zip(item.faces, item.outputs, meshes, strict=True):
             m_out = model_matrix(face, self.coverage, size)
             old_face = crop(image, m_out, size)
-            mask = model_mask(opts.mask_type, face, self.coverage, size, predicted)
+            mask = self.raw_mask(face, predicted, mesh)
             new_face = self._color(new_face, old_face, mask)
             new_face = self._sharpen(new_face)
-            mask = refine_mask(mask, opts.erosion, opts.blur_size, opts.mask_threshold) * self._taper
+            mask = self.finish_mask(mask, face, mesh, m_out)
             if self._detail is not None:  # B's own detail, pasted at the frame's resolution
                 new_face, mask, m_out = self._detail.apply(face, new_face, mask, m_out, self.coverage)
             if item.occlusion is not None:  # after feathering, so no swap bleeds onto the hand
                 mask = mask * (1.0 - face_occlusion(item.occlusion, m_out, mask.shape[0]))
             image = paste_face(image, new_face, mask, m_out)
         return image
+
+    def raw_mask(self, face: FaceRecord, predicted: np.ndarray | None,
+                 mesh: np.ndarray | None = None) -> np.ndarray:
+        """The blend mask of one face in model-output space, before feathering."""
+        return model_mask(self.options.mask_type, face, self.coverage, self.model.output_size,
+                          predicted, mesh, self._mask_options)
+
+    def finish_mask(self, mask: np.ndarray, face: FaceRecord, mesh: np.ndarray | None,
+                    m_out: np.ndarray) -> np.ndarray:
+        """A raw mask made into the paste mask: eroded, feathered, tapered to the model's
+        window, and with the openings the mask keeps (the source's mouth) cut out after."""
+        opts = self.options
+        mask = refine_mask(mask, opts.erosion, opts.blur_size, opts.mask_threshold) * self._taper
+        if mesh is not None:
+            mask = keep_openings(mask, transform_points(mesh, m_out), self._mask_options,
+                                 mouth_opening(face.landmarks))
+        return mask
 
     # ------------------------------------------------------------------ whole frames
     def swap_many(self, frames: Sequence[tuple[np.ndarray, Sequence[FaceRecord]]]) -> list[np.ndarray]:

@@ -7,6 +7,8 @@ trained on) mapped to model pixels. The output is pasted back through the same m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import cv2
 import numpy as np
 
@@ -37,10 +39,13 @@ def crop(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 
 
 def model_mask(kind: str, face: FaceRecord, coverage: float, size: int,
-               predicted: np.ndarray | None) -> np.ndarray:
-    """The ``kind`` mask in model-output space (``size`` px covering the coverage window)."""
+               predicted: np.ndarray | None, mesh: np.ndarray | None = None,
+               options: Mapping[str, object] | object | None = None) -> np.ndarray:
+    """The ``kind`` mask in model-output space (``size`` px covering the coverage window);
+    ``mesh``: the face's refined mesh in frame pixels, for the ``mesh`` mask."""
     window = centre_window(face.size, coverage)
-    mask = build(kind, face, face.size, window=window, predicted=predicted)
+    mask = build(kind, face, face.size, window=window, predicted=predicted, mesh=mesh,
+                 options=options)
     to_model = cv2.invertAffineTransform(window_matrix(window, size))
     return cv2.warpAffine(mask, to_model, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)

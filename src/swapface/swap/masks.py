@@ -22,6 +22,14 @@ one. Kinds (registry :data:`MASKS`):
     The stored landmark-hull masks (:class:`~swapface.align.masks.StoredMask`) warped into
     this face when the face has them and its matrix is given, else drawn from the landmarks
     with :func:`~swapface.align.masks.draw_mask` — the same shapes either way.
+``mesh``
+    MediaPipe's refined 478-point mesh (:class:`~swapface.faces.mesh.FaceMesher`, run on the
+    frame by the engine): the face outline up to the forehead, so the mask's top edge lies
+    above the brows, not across them. ``mouth="source"`` cuts the mouth opening (the
+    lips' inner edge) out of it (:func:`keep_openings`, after feathering): teeth and tongue
+    stay the frame's own, and the mouth opens exactly as far as the source's, which a
+    briefly trained model draws soft or half-shut. ``eyes="source"`` does the same for the
+    eyeballs inside the lid margins (gaze, irises) — they carry identity, though.
 ``predicted``
     The model's own mask (model-size, float [0, 1] or uint8 [0, 255]) resized into the window,
     zero outside it.
@@ -43,8 +51,10 @@ import numpy as np
 from swapface.align.masks import StoredMask, draw_mask
 from swapface.align.records import FaceRecord
 from swapface.align.transform import rescale, transform_points
+from swapface.core.config import option
 from swapface.core.errors import ConfigError
 from swapface.core.registry import Registry
+from swapface.faces.mesh import eye_openings, face_oval, inner_lips, mesh_available
 
 Window = tuple[float, float, float, float]  # x0, y0, x1, y1 in continuous face pixels
 
@@ -62,6 +72,7 @@ class MaskInputs:
     stored: Mapping[str, StoredMask] | None = None
     face_matrix: np.ndarray | None = None  # 2×3 frame → this face (for stored masks)
     predicted: np.ndarray | None = None  # the model's mask covering ``window``
+    mesh: np.ndarray | None = None  # (478, 2) refined face mesh, face pixels (``mesh`` mask)
 
 
 def centre_window(size: int, fraction: float = 1.0) -> Window:
@@ -138,6 +149,82 @@ def _predicted(inputs: MaskInputs) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
+@dataclass(frozen=True)
+class MeshMaskOptions:
+    mouth: str = option("swap", help="swap: the mouth is the model's; source: the mouth opening "
+                        "(teeth, tongue) stays the frame's; wide: only when the frame's mouth "
+                        "opens wider than wide_from", choices=["swap", "source", "wide"])
+    # In mouth_opening's units (inner-lip gap ÷ outer-eye-corner distance): woman_b's faces
+    # open to 0.23 (95th percentile) and 0.25 at most, woman_a's to 0.36.
+    wide_from: float = option(0.25, help="mouth=wide: the frame's mouth starts to show through "
+                              "at this opening (inner-lip gap ÷ eye-corner distance)")
+    wide_to: float = option(0.3, help="mouth=wide: ... and is wholly the frame's from this opening")
+    eyes: str = option("swap", help="swap: the eyes are the model's; source: the eyeballs inside "
+                       "the lids (gaze, irises) stay the frame's", choices=["swap", "source"])
+
+    @staticmethod
+    def wide_for(b_openings: np.ndarray) -> dict[str, float | str]:
+        """``mouth=wide`` options for a B whose faces open the mouth as far as ``b_openings``:
+        the frame's mouth fades in from B's 95th percentile to a little past B's widest, where
+        the model has no example of B to learn that mouth from."""
+        openings = np.asarray(b_openings, np.float64)
+        if openings.size == 0:
+            return {"mouth": "source"}
+        start = float(np.percentile(openings, 95))
+        return {"mouth": "wide", "wide_from": round(start, 4),
+                "wide_to": round(max(float(openings.max()), start) + 0.03, 4)}
+
+    def validate(self) -> None:
+        if not 0.0 <= self.wide_from < self.wide_to:
+            raise ConfigError(f"mask mesh: need 0 <= wide_from < wide_to, got "
+                              f"{self.wide_from}, {self.wide_to}")
+
+
+def _polygon(mask: np.ndarray, points: np.ndarray, value: int) -> None:
+    cv2.fillPoly(mask, [np.round(points * 16).astype(np.int32)], value, lineType=cv2.LINE_AA, shift=4)
+
+
+@MASKS.register("mesh", options=MeshMaskOptions, available=mesh_available, needs_mesh=True,
+                description="MediaPipe's refined face mesh: outline to the forehead, "
+                            "optionally the source's own mouth opening and eyes")
+def _mesh_mask(options: MeshMaskOptions) -> MaskBuilder:
+    def build_mask(inputs: MaskInputs) -> np.ndarray:
+        if inputs.mesh is None:
+            raise ConfigError("mask 'mesh' needs the face mesh (MediaPipe), which was not run")
+        mask = np.zeros((inputs.size, inputs.size), dtype=np.uint8)
+        _polygon(mask, np.asarray(inputs.mesh, np.float64)[list(face_oval())], 255)
+        return mask.astype(np.float32) / np.float32(255)
+
+    return build_mask
+
+
+def keep_openings(mask: np.ndarray, mesh: np.ndarray, options: MeshMaskOptions,
+                  opening: float = 0.0) -> np.ndarray:
+    """``mask`` (already feathered) with the openings ``options`` keep cut out of it.
+
+    ``mesh`` is in the mask's pixels; ``opening`` is the frame face's :func:`mouth_opening`
+    (for ``mouth="wide"``). Cut after feathering, with a one-pixel soft edge: the feather
+    would otherwise reach into an eye (a few pixels high) and leave it half swapped.
+    """
+    keep = {"swap": 0.0, "source": 1.0}.get(options.mouth)
+    if keep is None:  # wide: fade in with the opening, so no frame pops
+        keep = float(np.clip((opening - options.wide_from) / (options.wide_to - options.wide_from),
+                             0.0, 1.0))
+    holes = np.zeros(mask.shape[:2], dtype=np.float32)
+    loops = [(inner_lips(), keep)] + [(eye, 1.0 if options.eyes == "source" else 0.0)
+                                      for eye in eye_openings()]
+    for loop, strength in loops:
+        if strength > 0.0:
+            hole = np.zeros(mask.shape[:2], dtype=np.uint8)
+            _polygon(hole, np.asarray(mesh, np.float64)[list(loop)], 255)
+            hard = hole.astype(np.float32) / np.float32(255)
+            soft = np.maximum(cv2.GaussianBlur(hard, (3, 3), 0.6), hard)
+            holes = np.maximum(holes, np.float32(strength) * soft)
+    if not holes.any():
+        return mask
+    return mask * (np.float32(1) - holes)
+
+
 MASKS.register_value("rect", _rect, description="the whole model output square")
 MASKS.register_value("facehull", _facehull, description="convex hull of the 68 landmarks")
 MASKS.register_value("facehullandrect", _facehull_and_rect,
@@ -159,12 +246,15 @@ def face_mask(
     stored: Mapping[str, StoredMask] | None = None,
     face_matrix: np.ndarray | None = None,
     predicted: np.ndarray | None = None,
+    mesh: np.ndarray | None = None,
+    options: Mapping[str, object] | object | None = None,
 ) -> np.ndarray:
     """float32 (size, size) mask in [0, 1] of ``kind`` for an aligned face of ``size`` px.
 
     ``landmarks`` are the 68 points in that face; ``window`` the model output's square
     (default: the whole crop); ``stored`` + ``face_matrix`` (frame → this face) let
-    ``components``/``extended`` use the extract-time masks; ``predicted`` is the model's mask.
+    ``components``/``extended`` use the extract-time masks; ``predicted`` is the model's mask;
+    ``mesh`` the refined face mesh in that face (``mesh``); ``options`` the plugin's options.
     """
     inputs = MaskInputs(
         landmarks=np.asarray(landmarks, dtype=np.float64),
@@ -173,8 +263,9 @@ def face_mask(
         stored=stored,
         face_matrix=face_matrix,
         predicted=predicted,
+        mesh=None if mesh is None else np.asarray(mesh, dtype=np.float64),
     )
-    return MASKS.create(kind)(inputs)
+    return MASKS.create(kind, options)(inputs)
 
 
 def build(
@@ -184,12 +275,22 @@ def build(
     *,
     window: Window | None = None,
     predicted: np.ndarray | None = None,
+    mesh: np.ndarray | None = None,
+    options: Mapping[str, object] | object | None = None,
 ) -> np.ndarray:
-    """:func:`face_mask` for a stored face, aligned as extracted but at ``size`` px (default its own)."""
+    """:func:`face_mask` for a stored face, aligned as extracted but at ``size`` px (default its
+    own); ``mesh`` is in frame pixels, like the face's landmarks."""
     size = face.size if size is None else int(size)
     matrix = rescale(face.matrix, size / face.size)
     return face_mask(kind, transform_points(face.landmarks, matrix), size, window=window,
-                     stored=face.masks, face_matrix=matrix, predicted=predicted)
+                     stored=face.masks, face_matrix=matrix, predicted=predicted,
+                     mesh=None if mesh is None else transform_points(mesh, matrix),
+                     options=options)
+
+
+def needs_mesh(kind: str) -> bool:
+    """Whether mask ``kind`` is drawn from the face mesh (the engine runs it per face)."""
+    return bool(MASKS.get(kind).extra.get("needs_mesh", False))
 
 
 def refine_mask(mask: np.ndarray, erosion: int = 0, blur: int = 0, threshold: float = 0.0) -> np.ndarray:
@@ -223,6 +324,8 @@ def window_taper(size: int, blur: int) -> np.ndarray:
 
     The model only sees (and produces) the coverage window; a mask that reaches past it
     (``extended`` at the forehead) would otherwise end in a hard straight seam there.
+    A wider fall (1/10 or 1/8 of the window instead of 1/16) hid the man pair's window edge on
+    the cheek but let A's brows and jaw show: closer to B 97.5 → 86 / 52 %, woman 97 → 92 / 78 %.
     """
     width = max(2, blur, size // 16)
     taper = refine_mask(np.ones((size, size), np.float32), erosion=width, blur=width)
