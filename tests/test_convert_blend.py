@@ -89,7 +89,7 @@ def test_pasting_the_own_face_back_reproduces_the_frame(extracted, kind, factor,
 def test_mask_kinds_geometry(extracted):
     frame, face = extracted
     assert set(MASKS.names()) == {"rect", "facehull", "facehullandrect", "components", "extended",
-                                  "predicted"}
+                                  "predicted", "mesh"}  # mesh: tests/test_mesh_mask.py
     masks = {k: build(k, face, SIZE) for k in ("rect", "facehull", "facehullandrect", "components",
                                                 "extended")}
     for kind, mask in masks.items():

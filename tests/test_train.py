@@ -28,7 +28,7 @@ from swapface.train.data import FaceSet
 from swapface.train.trainer import Trainer, TrainingDiverged
 
 SMALL = {"original": [], "lightweight": [], "resnet": ["size=64", "base_filters=8", "encoder_dim=64"],
-         "gan": ["size=64", "base_filters=8", "encoder_dim=32"]}
+         "gan": ["size=64", "base_filters=8", "encoder_dim=32"], "liae": ["inter_dim=64"]}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_every_model_trains_on_real_faces(faces, tmp_path, model):
     assert json.loads((tmp_path / "model.json").read_text())["model"] == model
 
 
-@pytest.mark.parametrize(("model", "lr", "steps"), [("lightweight", 5e-4, 150), ("original", 1e-4, 60)])
+@pytest.mark.parametrize(("model", "lr", "steps"), [("lightweight", 5e-4, 150), ("original", 1e-4, 60),
+                                                    ("liae", 5e-4, 150)])
 def test_overfit_a_fixed_batch(faces, model, lr, steps):
     fs = FaceSet(faces[0])
     batch = torch.from_numpy(np.stack([fs.load(i) for i in range(4)])).permute(0, 3, 1, 2) / 255.0
