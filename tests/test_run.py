@@ -83,10 +83,12 @@ def test_defaults_and_validation(tmp_path):
     closed[36], closed[45] = (0, 0), (10, 0)
     wide[:] = closed
     wide[[62, 61, 63]], wide[[66, 67, 65]] = (5, 10), (5, 12)  # inner lips 2 px apart: 0.2
-    auto = project_run.swap_settings(cfg, [closed] * 19 + [wide])
+    auto = project_run.swap_settings(cfg, [closed] * 19 + [wide], [closed, wide])
     assert auto["mask_type"] == "mesh" and auto["mask_options"]["mouth"] == "wide"
     assert auto["mask_options"]["wide_from"] == pytest.approx(0.01)  # 95th percentile of 19 × 0, 0.2
     assert auto["mask_options"]["wide_to"] == pytest.approx(0.23)
+    # A whose mouth never opens past that: no face mesh to run, the model's mouth as before
+    assert project_run.swap_settings(cfg, [closed] * 19 + [wide], [closed]) == {"detail": "exemplars"}
     with pytest.raises(SystemExit) as bad_mouth:
         main(["run", "a.mp4", "b.mp4", "-o", str(tmp_path / "o.mp4"), "--mouth", "lips"])
     assert bad_mouth.value.code == 2
@@ -162,8 +164,9 @@ def test_run_interrupt_resume_rerun(clips, tmp_path, monkeypatch, capsys):
     assert sum(1 for _ in iter_video(out)) == FRAMES
     assert _has_audio(out)
     assert "side-by-side still:" in err, err
-    # --mouth auto: the mouth follows what B's faces show (here the first 40 frames of each)
-    assert "mouth:  B's as the model draws it; A's own teeth and tongue show through" in err, err
+    # --mouth auto: in these first 40 frames woman_a's mouth (0.02 at most) never opens as wide
+    # as woman_b's (95th percentile 0.13), so the model draws every mouth and no mesh runs
+    assert "mouth:  B's as the model draws it (A never opens the mouth wider" in err, err
     # the run ends with the quality of the swap in words, judged on a sample of its frames
     assert "== quality of the swap, judged on 40 sampled frames (0-39)" in err, err
     quality = err[err.index("== quality of the swap"):]

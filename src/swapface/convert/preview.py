@@ -180,8 +180,7 @@ class FramePreviewer:
         swapped = swapper.blend(item) if item.outputs else frame.image
         tinted = swapped.astype(np.float32)
         size = self.model.output_size
-        meshes = item.meshes or [None] * len(item.faces)
-        for face, (_, predicted), mesh in zip(item.faces, item.outputs, meshes, strict=True):
+        for face, (_, predicted), mesh in zip(item.faces, item.outputs, item.meshes, strict=True):
             m_out = model_matrix(face, swapper.coverage, size)
             mask = swapper.finish_mask(swapper.raw_mask(face, predicted, mesh), face, mesh, m_out)
             full = cv2.warpAffine(mask.astype(np.float32), m_out, (w, h), flags=cv2.WARP_INVERSE_MAP

@@ -17,12 +17,12 @@ from types import ModuleType
 
 import numpy as np
 
+from swapface.align.landmarks import to_five_points
 from swapface.faces.aligners.base import box_from_landmarks
 from swapface.faces.aligners.mediapipe_mesh import MediaPipeMeshAligner, MeshOptions
 from swapface.faces.detectors.base import Detection
 from swapface.faces.detectors.mediapipe_detector import _mediapipe_installed, load_mediapipe
 
-REFINED_POINTS = 478
 _UPPER_INNER_LIP = 13
 
 
@@ -97,9 +97,7 @@ class FaceMesher:
     def mesh(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(478, 2) mesh points in ``image`` pixels for the face with these 68 ``landmarks``."""
         lm = np.asarray(landmarks, dtype=np.float64)
-        eyes = np.stack([lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)])
-        points5 = np.vstack([eyes, lm[30], lm[48], lm[54]])
-        detection = Detection(box_from_landmarks(lm), 1.0, points5)
+        detection = Detection(box_from_landmarks(lm), 1.0, to_five_points(lm))
         with self._lock:
             return self._aligner.mesh(image, detection)
 

@@ -46,7 +46,7 @@ class Prepared:
     crops: list[np.ndarray] = field(default_factory=list)
     outputs: list[tuple[np.ndarray, np.ndarray | None]] = field(default_factory=list)
     occlusion: np.ndarray | None = None  # frame pixels [0, 1] kept in front of the faces (hands)
-    meshes: list[np.ndarray | None] = field(default_factory=list)  # per face, for the mesh mask
+    meshes: list[np.ndarray | None] = field(default_factory=list)  # one per face; None: no mesh mask
 
 
 class FrameSwapper:
@@ -141,8 +141,8 @@ class FrameSwapper:
     def blend(self, item: Prepared) -> np.ndarray:
         """The frame with every inferred face masked, colour-matched, sharpened and pasted."""
         image, size = item.image, self.model.output_size
-        meshes = item.meshes or [None] * len(item.faces)
-        for face, (new_face, predicted), mesh in zip(item.faces, item.outputs, meshes, strict=True):
+        for face, (new_face, predicted), mesh in zip(item.faces, item.outputs, item.meshes,
+                                                     strict=True):
             m_out = model_matrix(face, self.coverage, size)
             old_face = crop(image, m_out, size)
             mask = self.raw_mask(face, predicted, mesh)
